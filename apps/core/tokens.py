@@ -1,0 +1,85 @@
+"""Signed JWTs (pyjwt): algorithm pinned, keys rotated by ``kid``, exp/nbf/iss/aud checked."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jwt
+from django.conf import settings
+
+ALGORITHM = "HS256"
+AUDIENCE_SHOPPER = "shopper"
+
+
+class TokenInvalid(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class SigningKeys:
+    active_kid: str
+    secrets: dict[str, str]
+
+
+@lru_cache(maxsize=1)
+def signing_keys() -> SigningKeys:
+    """``JWT_KEYS="kid:secret,kid:secret"``: the first signs, every one verifies."""
+    pairs = [p.strip() for p in settings.JWT_KEYS.split(",") if p.strip()]
+    secrets: dict[str, str] = {}
+    for pair in pairs:
+        kid, _, secret = pair.partition(":")
+        if not kid or not secret:
+            raise ValueError("JWT_KEYS entries look like kid:secret")
+        secrets[kid] = secret
+    if not secrets:
+        secrets = {"k0": settings.SECRET_KEY}
+    return SigningKeys(active_kid=next(iter(secrets)), secrets=secrets)
+
+
+def token_encode(claims: dict, *, audience: str, lifetime_seconds: int) -> tuple[str, int]:
+    """A token and its expiry (epoch seconds)."""
+    keys = signing_keys()
+    now = int(time.time())
+    expires = now + lifetime_seconds
+    payload = {
+        **claims,
+        "iss": settings.JWT_ISSUER,
+        "aud": audience,
+        "iat": now,
+        "nbf": now - 5,
+        "exp": expires,
+        "jti": claims.get("jti") or uuid.uuid4().hex,
+    }
+    token = jwt.encode(
+        payload, keys.secrets[keys.active_kid], algorithm=ALGORITHM,
+        headers={"kid": keys.active_kid},
+    )
+    return token, expires
+
+
+def token_decode(token: str, *, audience: str) -> dict:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise TokenInvalid(f"malformed token: {exc}") from None
+    secret = signing_keys().secrets.get(header.get("kid", ""))
+    if secret is None:
+        raise TokenInvalid("unknown signing key")
+    try:
+        return jwt.decode(
+            token, secret, algorithms=[ALGORITHM], audience=audience,
+            issuer=settings.JWT_ISSUER, leeway=5,
+            options={"require": ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise TokenInvalid(str(exc)) from None
+
+
+def shopper_token_issue(*, user_id: int, username: str) -> tuple[str, int]:
+    return token_encode(
+        {"sub": str(user_id), "name": username},
+        audience=AUDIENCE_SHOPPER, lifetime_seconds=settings.USER_TOKEN_SECONDS,
+    )

@@ -1,0 +1,49 @@
+-- Reserve units of one sale for one shopper, atomically.
+-- KEYS: 1 free units (set), 2 primed marker, 3 buyers (hash user -> units held),
+--       4 idempotency record, 5 in-flight holds (zset order -> ms), 6 pending holds (hash)
+-- ARGV: 1 user id, 2 quantity, 3 max per user, 4 request fingerprint, 5 idempotency ttl (s),
+--       6 sale start (ms), 7 sale end (ms), 8 order id
+-- Returns {code, ...}: REPLAY record | NOT_STARTED ms_left | ENDED | NOT_PRIMED
+--                      | LIMIT held | SOLD_OUT left | OK left unit...
+local record = redis.call('GET', KEYS[4])
+if record then
+  return {'REPLAY', record}
+end
+
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now_ms < tonumber(ARGV[6]) then
+  return {'NOT_STARTED', tostring(tonumber(ARGV[6]) - now_ms)}
+end
+if now_ms >= tonumber(ARGV[7]) then
+  return {'ENDED'}
+end
+
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return {'NOT_PRIMED'}
+end
+
+local user = ARGV[1]
+local quantity = tonumber(ARGV[2])
+local held = tonumber(redis.call('HGET', KEYS[3], user) or '0')
+if held + quantity > tonumber(ARGV[3]) then
+  return {'LIMIT', tostring(held)}
+end
+
+local left = redis.call('SCARD', KEYS[1])
+if left < quantity then
+  return {'SOLD_OUT', tostring(left)}
+end
+
+local units = redis.call('SPOP', KEYS[1], quantity)
+redis.call('HINCRBY', KEYS[3], user, quantity)
+local order_id = ARGV[8]
+redis.call('ZADD', KEYS[5], now_ms, order_id)
+redis.call('HSET', KEYS[6], order_id, user .. '|' .. quantity .. '|' .. table.concat(units, ','))
+redis.call('SET', KEYS[4], 'pending|' .. ARGV[4] .. '|' .. order_id, 'EX', tonumber(ARGV[5]))
+
+local reply = {'OK', tostring(left - quantity)}
+for i = 1, #units do
+  reply[#reply + 1] = units[i]
+end
+return reply

@@ -1,0 +1,92 @@
+"""Typed wrappers around the inventory Lua scripts (loaded once, called by SHA)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from apps.core.lua import lua_script
+
+from .keys import SaleKeys
+
+LUA = Path(__file__).parent / "lua"
+
+
+@dataclass(frozen=True)
+class ReserveResult:
+    outcome: str  # OK, REPLAY, NOT_STARTED, ENDED, NOT_PRIMED, LIMIT, SOLD_OUT
+    units_left: int | None = None
+    units: list[int] = field(default_factory=list)
+    record: str | None = None
+    held: int | None = None
+    ms_to_start: int | None = None
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def reserve(keys: SaleKeys, *, user_id: int, quantity: int, max_per_user: int,
+            fingerprint: str, idempotency_key: str, idempotency_ttl: int,
+            starts_ms: int, ends_ms: int, order_id: str) -> ReserveResult:
+    reply = lua_script(LUA / "reserve.lua")(
+        keys=[keys.free, keys.primed, keys.buyers, keys.idempotency(user_id, idempotency_key),
+              keys.inflight, keys.pending],
+        args=[user_id, quantity, max_per_user, fingerprint, idempotency_ttl,
+              starts_ms, ends_ms, order_id],
+    )
+    outcome = _text(reply[0])
+    if outcome == "OK":
+        return ReserveResult(outcome, units_left=int(reply[1]),
+                             units=[int(u) for u in reply[2:]])
+    if outcome == "REPLAY":
+        return ReserveResult(outcome, record=_text(reply[1]))
+    if outcome == "SOLD_OUT":
+        return ReserveResult(outcome, units_left=int(reply[1]))
+    if outcome == "LIMIT":
+        return ReserveResult(outcome, held=int(reply[1]))
+    if outcome == "NOT_STARTED":
+        return ReserveResult(outcome, ms_to_start=int(reply[1]))
+    return ReserveResult(outcome)
+
+
+def confirm(keys: SaleKeys, *, user_id: int, idempotency_key: str, order_id: str,
+            record: str) -> None:
+    lua_script(LUA / "confirm.lua")(
+        keys=[keys.inflight, keys.pending, keys.idempotency(user_id, idempotency_key)],
+        args=[order_id, record],
+    )
+
+
+def giveback(keys: SaleKeys, *, order_id: str, user_id: int | None = None,
+             idempotency_key: str | None = None, units_free: bool = True) -> bool:
+    record_key = (keys.idempotency(user_id, idempotency_key)
+                  if user_id is not None and idempotency_key else keys.pending + ":none")
+    return bool(lua_script(LUA / "giveback.lua")(
+        keys=[keys.free, keys.buyers, keys.inflight, keys.pending, record_key],
+        args=[order_id, "1" if units_free else "0"],
+    ))
+
+
+def return_units(keys: SaleKeys, *, order_id: str, user_id: int, quantity: int,
+                 units: list[int], marker_ttl: int = 7 * 24 * 3600) -> bool:
+    return bool(lua_script(LUA / "return_units.lua")(
+        keys=[keys.free, keys.buyers, keys.primed, keys.returned(order_id)],
+        args=[user_id, quantity, marker_ttl, *units],
+    ))
+
+
+def swap_rebuilt(keys: SaleKeys, *, generation: str) -> int:
+    return int(lua_script(LUA / "swap_rebuilt.lua")(
+        keys=[keys.free, keys.buyers, keys.primed, keys.pending,
+              keys.staged_free, keys.staged_buyers],
+        args=[generation],
+    ))
+
+
+def add_missing(keys: SaleKeys, *, units: list[int]) -> int:
+    if not units:
+        return 0
+    return int(lua_script(LUA / "add_missing.lua")(
+        keys=[keys.free, keys.pending, keys.primed], args=units,
+    ))

@@ -1,0 +1,133 @@
+"""Inventory: unit rows in PostgreSQL (the guard) and the pool in Redis (the fast filter)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from django.db import connection, transaction
+
+from apps.core.redis import RedisError, get_redis
+
+from . import redis_scripts
+from .keys import sale_keys
+from .models import SaleBuyer, Unit
+
+logger = logging.getLogger(__name__)
+
+REBUILD_LOCK_SECONDS = 30
+_CHUNK = 5000
+
+
+class InventoryUnavailable(Exception):
+    """Redis could not say whether units are left; nothing is handed out on a guess."""
+
+
+@transaction.atomic
+def inventory_stock(*, sale_id: object, total_inventory: int) -> None:
+    """Make the sale have exactly ``total_inventory`` unit rows (never removing held ones)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO inventory_unit (sale_id, number) "
+            "SELECT %s, n FROM generate_series(0, %s - 1) AS n "
+            "ON CONFLICT (sale_id, number) DO NOTHING",
+            [sale_id, total_inventory],
+        )
+        cursor.execute(
+            "DELETE FROM inventory_unit WHERE sale_id = %s AND number >= %s "
+            "AND order_id IS NULL",
+            [sale_id, total_inventory],
+        )
+
+
+def units_held_count(*, sale_id: object) -> int:
+    return Unit.objects.filter(sale_id=sale_id, order__isnull=False).count()
+
+
+def inventory_rebuild(*, sale_id: object) -> int | None:
+    """Rebuild the sale's Redis pool and buyer counts from PostgreSQL (which wins).
+
+    One process rebuilds at a time (a Redis lock with a token-checked release); the swap is
+    atomic and leaves out units that holds still in flight have taken. Returns the units
+    left, or None when another process is rebuilding.
+    """
+    redis = get_redis()
+    keys = sale_keys(sale_id)
+    token = uuid.uuid4().hex
+    if not redis.set(keys.rebuild_lock, token, nx=True, ex=REBUILD_LOCK_SECONDS):
+        return None
+    try:
+        free = list(
+            Unit.objects.filter(sale_id=sale_id, order__isnull=True)
+            .values_list("number", flat=True)
+        )
+        buyers = dict(
+            SaleBuyer.objects.filter(sale_id=sale_id, units_held__gt=0)
+            .values_list("user_id", "units_held")
+        )
+        pipe = redis.pipeline(transaction=False)
+        pipe.delete(keys.staged_free, keys.staged_buyers)
+        for start in range(0, len(free), _CHUNK):
+            pipe.sadd(keys.staged_free, *free[start:start + _CHUNK])
+        items = list(buyers.items())
+        for start in range(0, len(items), _CHUNK):
+            pipe.hset(keys.staged_buyers, mapping=dict(items[start:start + _CHUNK]))
+        pipe.execute()
+        left = redis_scripts.swap_rebuilt(keys, generation=token)
+        logger.info("inventory rebuilt for sale %s: %s units free", sale_id, left)
+        return left
+    finally:
+        _lock_release(keys.rebuild_lock, token)
+
+
+_RELEASE_IF_OWNER = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+    "return 0"
+)
+
+
+def _lock_release(lock_key: str, token: str) -> None:
+    try:
+        get_redis().eval(_RELEASE_IF_OWNER, 1, lock_key, token)
+    except RedisError:
+        logger.warning("could not release lock %s", lock_key)
+
+
+def inventory_ensure_primed(*, sale_id: object, wait_seconds: float = 3.0) -> None:
+    """Make sure the Redis pool exists, rebuilding it or waiting for whoever is."""
+    keys = sale_keys(sale_id)
+    redis = get_redis()
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        if redis.exists(keys.primed):
+            return
+        if inventory_rebuild(sale_id=sale_id) is not None:
+            return
+        if time.monotonic() > deadline:
+            raise InventoryUnavailable("inventory is being rebuilt")
+        time.sleep(0.05)
+
+
+def units_left(*, sale_id: object) -> int | None:
+    """Units free right now according to Redis, or None when Redis does not know."""
+    keys = sale_keys(sale_id)
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.exists(keys.primed)
+        pipe.scard(keys.free)
+        primed, left = pipe.execute()
+    except RedisError:
+        return None
+    return int(left) if primed else None
+
+
+def units_return(*, sale_id: object, order_id: object, user_id: int, quantity: int,
+                 units: list[int]) -> None:
+    """After PostgreSQL freed an order's units, put them back in the Redis pool (once)."""
+    try:
+        redis_scripts.return_units(sale_keys(sale_id), order_id=str(order_id),
+                                   user_id=user_id, quantity=quantity, units=units)
+    except RedisError:
+        # Reconciliation puts them back from PostgreSQL.
+        logger.warning("could not return units of order %s to Redis", order_id)

@@ -1,0 +1,50 @@
+"""Reservations past their window (by the database's clock) end EXPIRED, in batches."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection, transaction
+
+from ..models import OrderStatus
+from .transitions import TransitionLost, order_transition
+
+logger = logging.getLogger(__name__)
+
+# Extra SQL that must hold for an order to expire; the payments app narrows it so a
+# reservation whose charge is still in flight is not expired under it.
+EXPIRY_CONDITION = "reserved_until < now()"
+
+
+def orders_expire_due(*, batch_size: int = 500) -> int:
+    """Expire one batch of overdue reservations; safe to run concurrently (SKIP LOCKED)."""
+    expired = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM orders_order WHERE status = 'RESERVED' AND " + EXPIRY_CONDITION
+            + " ORDER BY reserved_until LIMIT %s FOR UPDATE SKIP LOCKED",
+            [batch_size],
+        )
+        order_ids = [r[0] for r in cursor.fetchall()]
+        for order_id in order_ids:
+            try:
+                with transaction.atomic():
+                    order_transition(order_id=order_id, from_status=OrderStatus.RESERVED,
+                                     to_status=OrderStatus.EXPIRED,
+                                     reason="reservation window closed",
+                                     extra_condition=EXPIRY_CONDITION)
+                expired += 1
+            except TransitionLost:
+                continue
+    if expired:
+        logger.info("expired %s reservations", expired)
+    return expired
+
+
+def orders_expire_all_due(*, batch_size: int = 500) -> int:
+    total = 0
+    while True:
+        count = orders_expire_due(batch_size=batch_size)
+        total += count
+        if count < batch_size:
+            return total

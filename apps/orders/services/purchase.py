@@ -1,0 +1,292 @@
+"""The purchase hot path: Redis filters, PostgreSQL guards, refusals never touch PostgreSQL.
+
+1. A per-process memory of sold-out sales answers most refusals without any call.
+2. One Lua script checks the idempotency record, the start/end by Redis's clock, the
+   shopper's limit and the stock, and takes specific unit numbers from the pool.
+3. One SQL statement inserts the order, points exactly those unit rows at it (only if still
+   free) and raises the shopper's tally within their limit; PostgreSQL refuses anything that
+   would oversell, whatever Redis believed.
+4. When PostgreSQL refuses or fails, the Redis hold is given back before returning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, transaction
+
+from apps.core.errors import (
+    ApplicationError,
+    Conflict,
+    Gone,
+    NotFound,
+    ServiceUnavailable,
+    TooEarly,
+    Unprocessable,
+)
+from apps.core.redis import RedisError
+from apps.inventory import redis_scripts
+from apps.inventory.keys import sale_keys
+from apps.inventory.services import InventoryUnavailable, inventory_ensure_primed
+from apps.sales.models import SaleStatus
+from apps.sales.selectors import SaleSnapshot
+
+from ..models import Order
+
+logger = logging.getLogger(__name__)
+
+_sold_out_until: dict[str, float] = {}
+
+
+@dataclass(frozen=True)
+class Reservation:
+    body: dict
+    created: bool  # False for a replay of an earlier request
+
+
+class SoldOut(Gone):
+    code = "sold_out"
+
+
+class AlreadyReserved(Conflict):
+    code = "already_reserved"
+
+
+class IdempotencyKeyReused(Unprocessable):
+    code = "idempotency_key_reused"
+
+
+def sale_remember_sold_out(sale_id: str) -> None:
+    if settings.SOLD_OUT_MEMORY_SECONDS > 0:
+        _sold_out_until[sale_id] = time.monotonic() + settings.SOLD_OUT_MEMORY_SECONDS
+
+
+def sale_known_sold_out(sale_id: str) -> bool:
+    until = _sold_out_until.get(sale_id)
+    return until is not None and until > time.monotonic()
+
+
+def request_fingerprint(*, quantity: int, product_id: str | None) -> str:
+    return hashlib.sha256(f"{quantity}|{product_id or ''}".encode()).hexdigest()[:16]
+
+
+def payment_url(order_id: object) -> str:
+    return f"{settings.SITE_URL}/orders/{order_id}/pay/"
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def order_reserve(*, sale: SaleSnapshot, user_id: int, quantity: int, idempotency_key: str,
+                  product_id: str | None = None) -> Reservation:
+    """Reserve ``quantity`` units of ``sale`` for the shopper, or raise an ApplicationError."""
+    if product_id is not None and product_id != sale.product_id:
+        raise ApplicationError("product_id does not match this sale's product.",
+                               code="product_mismatch", status=400)
+    if quantity > sale.max_per_user:
+        raise AlreadyReserved(
+            f"At most {sale.max_per_user} unit(s) per shopper in this sale.",
+            code="quantity_over_limit")
+    if sale.status == SaleStatus.CANCELLED:
+        raise Gone("This sale was cancelled.", code="sale_cancelled")
+    if sale.status == SaleStatus.COMPLETED:
+        raise Gone("This sale has ended.", code="sale_ended")
+
+    fingerprint = request_fingerprint(quantity=quantity, product_id=product_id)
+    keys = sale_keys(sale.id)
+    order_id = str(uuid.uuid4())
+    result = None
+    for _attempt in range(2):
+        try:
+            result = redis_scripts.reserve(
+                keys, user_id=user_id, quantity=quantity, max_per_user=sale.max_per_user,
+                fingerprint=fingerprint, idempotency_key=idempotency_key,
+                idempotency_ttl=settings.IDEMPOTENCY_TTL_SECONDS,
+                starts_ms=sale.starts_ms, ends_ms=sale.ends_ms, order_id=order_id,
+            )
+        except RedisError as exc:
+            logger.warning("redis unavailable for purchase: %s", exc)
+            raise ServiceUnavailable("Inventory is briefly unavailable; try again.",
+                                     code="inventory_unavailable") from None
+        if result.outcome != "NOT_PRIMED":
+            break
+        try:
+            inventory_ensure_primed(sale_id=sale.id)
+        except (InventoryUnavailable, RedisError, DatabaseError):
+            raise ServiceUnavailable("Inventory is being prepared; try again.",
+                                     code="inventory_unavailable") from None
+
+    outcome = result.outcome
+    if outcome == "OK":
+        return _reserve_in_postgres(sale=sale, user_id=user_id, quantity=quantity,
+                                    idempotency_key=idempotency_key, order_id=order_id,
+                                    units=result.units, units_left=result.units_left,
+                                    fingerprint=fingerprint)
+    if outcome == "REPLAY":
+        return _replay(sale=sale, user_id=user_id, record=result.record or "",
+                       fingerprint=fingerprint, idempotency_key=idempotency_key)
+    if outcome == "SOLD_OUT":
+        if result.units_left == 0:
+            sale_remember_sold_out(sale.id)
+        raise SoldOut("Sold out: every unit is taken." if result.units_left == 0
+                      else f"Only {result.units_left} unit(s) left.")
+    if outcome == "LIMIT":
+        raise AlreadyReserved(
+            f"You already hold {result.held} unit(s); the limit is {sale.max_per_user}.")
+    if outcome == "NOT_STARTED":
+        seconds = max(1, (result.ms_to_start or 0) // 1000)
+        raise TooEarly("The sale has not started yet.",
+                       extra={"starts_at": _iso(sale.starts_at), "starts_in_seconds": seconds},
+                       headers={"Retry-After": str(seconds)})
+    if outcome == "ENDED":
+        raise Gone("This sale has ended.", code="sale_ended")
+    raise ServiceUnavailable("Inventory is being prepared; try again.",
+                             code="inventory_unavailable")
+
+
+_RESERVE_SQL = """
+WITH new_order AS (
+    INSERT INTO orders_order (id, user_id, sale_id, quantity, amount, currency, status,
+        idempotency_key, reserved_at, reserved_until, status_reason, created_at, updated_at)
+    VALUES (%(order_id)s, %(user_id)s, %(sale_id)s, %(quantity)s, %(amount)s, %(currency)s,
+        'RESERVED', %(key)s, now(), now() + make_interval(secs => %(window)s), '', now(), now())
+    RETURNING reserved_until
+), taken AS (
+    UPDATE inventory_unit SET order_id = %(order_id)s
+    WHERE sale_id = %(sale_id)s AND number = ANY(%(units)s) AND order_id IS NULL
+    RETURNING 1
+), tally AS (
+    INSERT INTO inventory_salebuyer (sale_id, user_id, units_held, max_units)
+    VALUES (%(sale_id)s, %(user_id)s, %(quantity)s, %(max)s)
+    ON CONFLICT (sale_id, user_id) DO UPDATE
+        SET units_held = inventory_salebuyer.units_held + EXCLUDED.units_held,
+            max_units = EXCLUDED.max_units
+        WHERE inventory_salebuyer.units_held + EXCLUDED.units_held <= EXCLUDED.max_units
+    RETURNING 1
+)
+SELECT (SELECT reserved_until FROM new_order), (SELECT count(*) FROM taken),
+       (SELECT count(*) FROM tally)
+"""
+
+
+class _Refused(Exception):
+    def __init__(self, units_free: bool, error: ApplicationError):
+        self.units_free = units_free
+        self.error = error
+
+
+def _reserve_in_postgres(*, sale: SaleSnapshot, user_id: int, quantity: int,
+                         idempotency_key: str, order_id: str, units: list[int],
+                         units_left: int | None, fingerprint: str) -> Reservation:
+    keys = sale_keys(sale.id)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_RESERVE_SQL, {
+                "order_id": order_id, "user_id": user_id, "sale_id": sale.id,
+                "quantity": quantity, "amount": sale.unit_price * quantity,
+                "currency": sale.currency, "key": idempotency_key,
+                "window": sale.reservation_seconds, "units": units, "max": sale.max_per_user,
+            })
+            reserved_until, taken, tally = cursor.fetchone()
+            if taken != quantity:
+                raise _Refused(False, SoldOut("Those units were just taken; try again."))
+            if tally != 1:
+                raise _Refused(True, AlreadyReserved(
+                    f"You already hold the most units allowed ({sale.max_per_user})."))
+    except _Refused as refused:
+        _giveback(keys, order_id, user_id, idempotency_key, units_free=refused.units_free)
+        if not refused.units_free:
+            _reconcile_soon(sale.id)
+        raise refused.error from None
+    except IntegrityError:
+        # The same idempotency key already made an order (Redis lost its record).
+        _giveback(keys, order_id, user_id, idempotency_key, units_free=True)
+        return _replay_from_postgres(sale=sale, user_id=user_id, quantity=quantity,
+                                     idempotency_key=idempotency_key)
+    except DatabaseError as exc:
+        logger.warning("postgres refused a reservation: %s", exc)
+        _giveback(keys, order_id, user_id, idempotency_key, units_free=True)
+        raise ServiceUnavailable("Orders are briefly unavailable; nothing was reserved.",
+                                 code="database_unavailable") from None
+    except BaseException:
+        _giveback(keys, order_id, user_id, idempotency_key, units_free=True)
+        raise
+
+    body = {
+        "order_id": order_id,
+        "status": "reserved",
+        "reservation_expires_at": _iso(reserved_until),
+        "payment_url": payment_url(order_id),
+        "remaining_inventory": units_left,
+    }
+    try:
+        redis_scripts.confirm(keys, user_id=user_id, idempotency_key=idempotency_key,
+                              order_id=order_id,
+                              record=f"done|{fingerprint}|{json.dumps(body)}")
+    except RedisError:
+        pass  # the orphan sweep finds the order in PostgreSQL and forgets the hold
+    return Reservation(body=body, created=True)
+
+
+def _giveback(keys, order_id, user_id, idempotency_key, *, units_free: bool) -> None:
+    try:
+        redis_scripts.giveback(keys, order_id=order_id, user_id=user_id,
+                               idempotency_key=idempotency_key, units_free=units_free)
+    except RedisError:
+        logger.warning("could not give back hold %s; the orphan sweep will", order_id)
+
+
+def _reconcile_soon(sale_id: str) -> None:
+    try:
+        from apps.inventory.tasks import reconcile_sale
+
+        transaction.on_commit(lambda: reconcile_sale.delay(sale_id))
+    except Exception:  # the broker being down must not fail the request
+        logger.warning("could not schedule reconciliation of sale %s", sale_id)
+
+
+def _replay(*, sale: SaleSnapshot, user_id: int, record: str, fingerprint: str,
+            idempotency_key: str) -> Reservation:
+    state, _, rest = record.partition("|")
+    stored_fingerprint, _, payload = rest.partition("|")
+    if stored_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "This X-Idempotency-Key was used with a different request body.")
+    if state == "done":
+        return Reservation(body=json.loads(payload), created=False)
+    order = Order.objects.filter(id=payload).first()
+    if order is None:
+        raise Conflict("The first request with this key is still being processed.",
+                       code="request_in_progress", headers={"Retry-After": "1"})
+    return Reservation(body=_body_from_order(order), created=False)
+
+
+def _replay_from_postgres(*, sale: SaleSnapshot, user_id: int, quantity: int,
+                          idempotency_key: str) -> Reservation:
+    order = Order.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
+    if order is None:
+        raise ServiceUnavailable("Try again.", code="inventory_unavailable")
+    if str(order.sale_id) != sale.id or order.quantity != quantity:
+        raise IdempotencyKeyReused(
+            "This X-Idempotency-Key was used with a different request body.")
+    return Reservation(body=_body_from_order(order), created=False)
+
+
+def _body_from_order(order: Order) -> dict:
+    from apps.inventory.services import units_left
+
+    return {
+        "order_id": str(order.id),
+        "status": "reserved",
+        "reservation_expires_at": _iso(order.reserved_until),
+        "payment_url": payment_url(order.id),
+        "remaining_inventory": units_left(sale_id=order.sale_id),
+    }

@@ -1,0 +1,121 @@
+"""Sale operations: create, change, start now, cancel. Each keeps PostgreSQL's unit rows,
+the Redis pool and the published snapshot in step."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from apps.core.errors import ApplicationError, Conflict
+from apps.core.redis import RedisError
+from apps.inventory.services import inventory_rebuild, inventory_stock, units_held_count
+
+from .models import FlashSale, Product, SaleStatus
+from .selectors import sale_snapshot_store, snapshot_from_sale
+
+logger = logging.getLogger(__name__)
+
+
+def sale_publish(*, sale_id: object) -> None:
+    """Pre-warm: publish the snapshot and rebuild the Redis pool from PostgreSQL."""
+    sale = FlashSale.objects.select_related("product").get(id=sale_id)
+    try:
+        sale_snapshot_store(snapshot_from_sale(sale))
+        inventory_rebuild(sale_id=sale.id)
+    except RedisError:
+        logger.warning("could not pre-warm sale %s in Redis; it will be on first use", sale.id)
+
+
+def _after_commit_publish(sale_id: object) -> None:
+    transaction.on_commit(lambda: sale_publish(sale_id=sale_id))
+
+
+@transaction.atomic
+def sale_create(*, product: Product, price: Decimal, total_inventory: int, start_time: datetime,
+                end_time: datetime, max_per_user: int = 1, title: str = "",
+                **options) -> FlashSale:
+    sale = FlashSale(product=product, price=price, total_inventory=total_inventory,
+                     start_time=start_time, end_time=end_time, max_per_user=max_per_user,
+                     title=title, **options)
+    sale.full_clean()
+    sale.save()
+    inventory_stock(sale_id=sale.id, total_inventory=total_inventory)
+    _after_commit_publish(sale.id)
+    return sale
+
+
+@transaction.atomic
+def sale_saved(*, sale: FlashSale) -> None:
+    """After an admin created or edited a sale: match the unit rows and re-publish."""
+    FlashSale.objects.select_for_update().filter(id=sale.id).first()
+    held = units_held_count(sale_id=sale.id)
+    if sale.total_inventory < held:
+        raise Conflict(f"{held} units are already reserved or sold; inventory cannot go lower.")
+    inventory_stock(sale_id=sale.id, total_inventory=sale.total_inventory)
+    _after_commit_publish(sale.id)
+
+
+@transaction.atomic
+def sale_start_now(*, sale_id: object) -> FlashSale:
+    sale = FlashSale.objects.select_for_update().get(id=sale_id)
+    if sale.status in (SaleStatus.CANCELLED, SaleStatus.COMPLETED):
+        raise ApplicationError(f"A {sale.status.lower()} sale cannot start.", status=409,
+                               code="sale_closed")
+    FlashSale.objects.filter(id=sale_id).update(start_time=Now(), status=SaleStatus.ACTIVE)
+    sale.refresh_from_db()
+    if sale.end_time <= sale.start_time:
+        FlashSale.objects.filter(id=sale_id).update(end_time=sale.start_time + timedelta(hours=1))
+        sale.refresh_from_db()
+    _after_commit_publish(sale.id)
+    return sale
+
+
+@transaction.atomic
+def sale_cancel(*, sale_id: object) -> FlashSale:
+    updated = FlashSale.objects.filter(
+        id=sale_id, status__in=[SaleStatus.SCHEDULED, SaleStatus.ACTIVE]
+    ).update(status=SaleStatus.CANCELLED)
+    if not updated:
+        raise ApplicationError("Only a scheduled or active sale can be cancelled.", status=409,
+                               code="sale_closed")
+    _after_commit_publish(sale_id)
+    return FlashSale.objects.get(id=sale_id)
+
+
+def sales_advance_status() -> int:
+    """SCHEDULED → ACTIVE at the start and → COMPLETED at the end, by the database's clock."""
+    started = list(FlashSale.objects.filter(status=SaleStatus.SCHEDULED, start_time__lte=Now(),
+                                            end_time__gt=Now()).values_list("id", flat=True))
+    ended = list(FlashSale.objects.filter(status__in=[SaleStatus.SCHEDULED, SaleStatus.ACTIVE],
+                                          end_time__lte=Now()).values_list("id", flat=True))
+    FlashSale.objects.filter(id__in=started, status=SaleStatus.SCHEDULED).update(
+        status=SaleStatus.ACTIVE)
+    FlashSale.objects.filter(id__in=ended).exclude(status=SaleStatus.CANCELLED).update(
+        status=SaleStatus.COMPLETED)
+    for sale_id in started + ended:
+        sale_publish(sale_id=sale_id)
+    return len(started) + len(ended)
+
+
+def product_get_or_create(*, name: str, list_price: Decimal | None = None) -> Product:
+    product, _ = Product.objects.get_or_create(name=name, defaults={"list_price": list_price})
+    return product
+
+
+def sale_phase(sale, *, units_left: int | None, now: datetime | None = None) -> str:
+    """What a shopper sees: scheduled, live, sold_out, ended or cancelled."""
+    now = now or timezone.now()
+    if sale.status == SaleStatus.CANCELLED:
+        return "cancelled"
+    if sale.status == SaleStatus.COMPLETED or now >= sale.end_time:
+        return "ended"
+    if now < sale.start_time:
+        return "scheduled"
+    if units_left == 0:
+        return "sold_out"
+    return "live"

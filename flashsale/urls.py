@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    path("api/v1/", include("apps.core.urls")),
+    path("api/v1/", include("apps.sales.urls")),
+    path("api/v1/", include("apps.orders.urls")),
+]
+
+handler404 = "apps.core.views.not_found"
+handler500 = "apps.core.views.internal_error"
