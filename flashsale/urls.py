@@ -9,6 +9,9 @@ urlpatterns = [
     path("api/v1/", include("apps.core.urls")),
     path("api/v1/", include("apps.sales.urls")),
     path("api/v1/", include("apps.orders.urls")),
+    path("api/v1/", include("apps.waiting_room.urls")),
+    path("api/v1/", include("apps.payments.urls")),
+    path("api/v1/", include("apps.protection.urls")),
 ]
 
 handler404 = "apps.core.views.not_found"

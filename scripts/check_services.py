@@ -7,15 +7,30 @@ import sys
 from urllib.parse import urlparse
 
 SERVICES = [
-    ("PostgreSQL", "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/flashsale", 5432,
-     "docker compose up -d postgres   (or: apt-get install postgresql; "
-     "pg_ctlcluster 15 main start)"),
-    ("Redis", "REDIS_URL", "redis://127.0.0.1:6379/0", 6379,
-     "docker compose up -d redis   (or: apt-get install redis-server; "
-     "redis-server --daemonize yes)"),
-    ("RabbitMQ", "CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//", 5672,
-     "docker compose up -d rabbitmq   (or: apt-get install rabbitmq-server; "
-     "rabbitmq-server -detached)"),
+    (
+        "PostgreSQL",
+        "DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/flashsale",
+        5432,
+        "docker compose up -d postgres   (or: apt-get install postgresql; "
+        "pg_ctlcluster 15 main start)",
+    ),
+    (
+        "Redis",
+        "REDIS_URL",
+        "redis://127.0.0.1:6379/0",
+        6379,
+        "docker compose up -d redis   (or: apt-get install redis-server; "
+        "redis-server --daemonize yes)",
+    ),
+    (
+        "RabbitMQ",
+        "CELERY_BROKER_URL",
+        "amqp://guest:guest@127.0.0.1:5672//",
+        5672,
+        "docker compose up -d rabbitmq   (or: apt-get install rabbitmq-server; "
+        "rabbitmq-server -detached)",
+    ),
 ]
 
 
@@ -28,9 +43,11 @@ def main() -> int:
             socket.create_connection((host, port), timeout=2).close()
         except OSError as exc:
             missing += 1
-            print(f"✗ {name} is not reachable at {host}:{port} ({exc.strerror or exc}).\n"
-                  f"  Start it with: {how}\n  or point {var} at a running one.",
-                  file=sys.stderr)
+            print(
+                f"✗ {name} is not reachable at {host}:{port} ({exc.strerror or exc}).\n"
+                f"  Start it with: {how}\n  or point {var} at a running one.",
+                file=sys.stderr,
+            )
     return 1 if missing else 0
 
 

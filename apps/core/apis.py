@@ -32,8 +32,10 @@ class TokenCreateApi(APIView):
         if user is None or not user.is_active:
             raise NotAuthenticated("Wrong username or password.", code="invalid_credentials")
         token, expires = shopper_token_issue(user_id=user.id, username=user.get_username())
-        return Response({
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": expires - int(time.time()),
-        })
+        return Response(
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": expires - int(time.time()),
+            }
+        )

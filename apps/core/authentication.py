@@ -38,13 +38,16 @@ def bearer_token(authorization: str) -> str | None:
 def shopper_from_authorization(authorization: str) -> TokenShopper:
     token = bearer_token(authorization)
     if token is None:
-        raise NotAuthenticated("Send Authorization: Bearer <token>.", headers={"WWW-Authenticate": "Bearer"})
+        raise NotAuthenticated(
+            "Send Authorization: Bearer <token>.", headers={"WWW-Authenticate": "Bearer"}
+        )
     try:
         claims = token_decode(token, audience=AUDIENCE_SHOPPER)
         user_id = int(claims["sub"])
     except (TokenInvalid, ValueError) as exc:
-        raise NotAuthenticated(f"Invalid token: {exc}", code="invalid_token",
-                               headers={"WWW-Authenticate": "Bearer"}) from None
+        raise NotAuthenticated(
+            f"Invalid token: {exc}", code="invalid_token", headers={"WWW-Authenticate": "Bearer"}
+        ) from None
     return TokenShopper(id=user_id, username=claims.get("name", ""), claims=claims)
 
 

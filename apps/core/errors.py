@@ -9,8 +9,15 @@ class ApplicationError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, detail: str = "", *, code: str | None = None, status: int | None = None,
-                 extra: dict | None = None, headers: dict | None = None):
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        extra: dict | None = None,
+        headers: dict | None = None,
+    ):
         super().__init__(detail or self.code)
         self.detail = detail or self.code.replace("_", " ")
         if code:

@@ -28,7 +28,7 @@ def key(*parts: object) -> str:
 
 
 def sale_key(sale_id: object, *parts: object) -> str:
-    return key("{sale:%s}" % sale_id, *parts)
+    return key(f"{{sale:{sale_id}}}", *parts)
 
 
 RedisError = redis.RedisError

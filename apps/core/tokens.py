@@ -54,7 +54,9 @@ def token_encode(claims: dict, *, audience: str, lifetime_seconds: int) -> tuple
         "jti": claims.get("jti") or uuid.uuid4().hex,
     }
     token = jwt.encode(
-        payload, keys.secrets[keys.active_kid], algorithm=ALGORITHM,
+        payload,
+        keys.secrets[keys.active_kid],
+        algorithm=ALGORITHM,
         headers={"kid": keys.active_kid},
     )
     return token, expires
@@ -70,8 +72,12 @@ def token_decode(token: str, *, audience: str) -> dict:
         raise TokenInvalid("unknown signing key")
     try:
         return jwt.decode(
-            token, secret, algorithms=[ALGORITHM], audience=audience,
-            issuer=settings.JWT_ISSUER, leeway=5,
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=settings.JWT_ISSUER,
+            leeway=5,
             options={"require": ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"]},
         )
     except jwt.PyJWTError as exc:
@@ -81,5 +87,6 @@ def token_decode(token: str, *, audience: str) -> dict:
 def shopper_token_issue(*, user_id: int, username: str) -> tuple[str, int]:
     return token_encode(
         {"sub": str(user_id), "name": username},
-        audience=AUDIENCE_SHOPPER, lifetime_seconds=settings.USER_TOKEN_SECONDS,
+        audience=AUDIENCE_SHOPPER,
+        lifetime_seconds=settings.USER_TOKEN_SECONDS,
     )

@@ -17,6 +17,12 @@ def not_found(request, exception=None):
 
 def internal_error(request):
     if _is_api(request):
-        return json_response({"error": "server_error", "detail": "Something went wrong on "
-                              "our side; nothing was charged or reserved twice."}, status=500)
+        return json_response(
+            {
+                "error": "server_error",
+                "detail": "Something went wrong on "
+                "our side; nothing was charged or reserved twice.",
+            },
+            status=500,
+        )
     return server_error(request)

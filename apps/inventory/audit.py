@@ -58,28 +58,44 @@ def _units_and_orders(sale_id, report: AuditReport) -> None:
     units = Unit.objects.filter(sale_id=sale_id)
     unit_rows = units.count()
     units_held = units.filter(order__isnull=False).count()
-    by_status = dict(Order.objects.filter(sale_id=sale_id).values_list("status")
-                     .annotate(n=Count("id")).values_list("status", "n"))
-    report.facts.update(total_inventory=sale.total_inventory, unit_rows=unit_rows,
-                        units_held=units_held, units_free=unit_rows - units_held,
-                        orders_by_status=by_status)
+    by_status = dict(
+        Order.objects.filter(sale_id=sale_id)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    report.facts.update(
+        total_inventory=sale.total_inventory,
+        unit_rows=unit_rows,
+        units_held=units_held,
+        units_free=unit_rows - units_held,
+        orders_by_status=by_status,
+    )
     if held_by_orders > sale.total_inventory:
-        report.problems.append(f"oversold: orders hold {held_by_orders} units of "
-                               f"{sale.total_inventory}")
+        report.problems.append(
+            f"oversold: orders hold {held_by_orders} units of {sale.total_inventory}"
+        )
     if unit_rows != sale.total_inventory:
         report.problems.append(f"{unit_rows} unit rows for {sale.total_inventory} inventory")
     if units_held != held_by_orders:
-        report.problems.append(f"units held ({units_held}) differ from the quantity of holding "
-                               f"orders ({held_by_orders})")
+        report.problems.append(
+            f"units held ({units_held}) differ from the quantity of holding "
+            f"orders ({held_by_orders})"
+        )
     wrong_holder = units.filter(order__isnull=False).exclude(order__status__in=HOLDING_STATUSES)
     if wrong_holder.exists():
         report.problems.append(f"{wrong_holder.count()} unit(s) held by finished orders")
-    mismatched = (holding.annotate(n=Count("units")).exclude(n=F("quantity"))
-                  .values_list("id", flat=True)[:5])
+    mismatched = (
+        holding.annotate(n=Count("units")).exclude(n=F("quantity")).values_list("id", flat=True)[:5]
+    )
     if mismatched:
         report.problems.append(f"orders holding a wrong number of units: {list(mismatched)}")
-    over = (holding.values("user_id").annotate(n=Sum("quantity"))
-            .filter(n__gt=sale.max_per_user).values_list("user_id", "n")[:5])
+    over = (
+        holding.values("user_id")
+        .annotate(n=Sum("quantity"))
+        .filter(n__gt=sale.max_per_user)
+        .values_list("user_id", "n")[:5]
+    )
     if over:
         report.problems.append(f"shoppers over max_per_user={sale.max_per_user}: {list(over)}")
 
@@ -97,12 +113,14 @@ def _redis_matches_postgres(sale_id, report: AuditReport) -> None:
     except RedisError as exc:
         report.facts["redis"] = f"unreachable ({exc})"
         return
-    pg_free = set(Unit.objects.filter(sale_id=sale_id, order__isnull=True)
-                  .values_list("number", flat=True))
+    pg_free = set(
+        Unit.objects.filter(sale_id=sale_id, order__isnull=True).values_list("number", flat=True)
+    )
     report.facts.update(redis_units_free=len(redis_free), holds_in_flight=len(pending_units))
     expected = pg_free - pending_units
     if redis_free != expected:
         extra, missing = redis_free - pg_free, expected - redis_free
         report.problems.append(
             f"Redis pool differs from PostgreSQL: {len(extra)} unit(s) free in Redis but held "
-            f"in PostgreSQL, {len(missing)} free in PostgreSQL but missing from Redis")
+            f"in PostgreSQL, {len(missing)} free in PostgreSQL but missing from Redis"
+        )

@@ -14,8 +14,9 @@ from django.db.models import F, Q
 class Unit(models.Model):
     sale = models.ForeignKey("sales.FlashSale", on_delete=models.CASCADE, related_name="units")
     number = models.PositiveIntegerField()
-    order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="units")
+    order = models.ForeignKey(
+        "orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="units"
+    )
 
     class Meta:
         constraints = [
@@ -33,14 +34,19 @@ class SaleBuyer(models.Model):
     """How many units a shopper holds in a sale; the CHECK is the per-shopper limit."""
 
     sale = models.ForeignKey("sales.FlashSale", on_delete=models.CASCADE, related_name="buyers")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="sale_holdings")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sale_holdings"
+    )
     units_held = models.PositiveIntegerField(default=0)
     max_units = models.PositiveIntegerField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["sale", "user"], name="buyer_once_per_sale"),
-            models.CheckConstraint(condition=Q(units_held__lte=F("max_units")),
-                                   name="buyer_within_limit"),
+            models.CheckConstraint(
+                condition=Q(units_held__lte=F("max_units")), name="buyer_within_limit"
+            ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} holds {self.units_held}/{self.max_units} in {self.sale_id}"

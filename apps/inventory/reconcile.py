@@ -54,10 +54,14 @@ def inventory_reconcile(*, sale_id: object) -> ReconcileReport:
     redis_free = {int(u) for u in redis.smembers(keys.free)}
     redis_buyers = {int(u): int(n) for u, n in redis.hgetall(keys.buyers).items()}
     pending_users, pending_units = _pending_users_and_units(redis.hgetall(keys.pending))
-    pg_free = set(Unit.objects.filter(sale_id=sale_id, order__isnull=True)
-                  .values_list("number", flat=True))
-    pg_buyers = dict(SaleBuyer.objects.filter(sale_id=sale_id, units_held__gt=0)
-                     .values_list("user_id", "units_held"))
+    pg_free = set(
+        Unit.objects.filter(sale_id=sale_id, order__isnull=True).values_list("number", flat=True)
+    )
+    pg_buyers = dict(
+        SaleBuyer.objects.filter(sale_id=sale_id, units_held__gt=0).values_list(
+            "user_id", "units_held"
+        )
+    )
 
     missing = sorted(pg_free - redis_free - pending_units)
     if missing:
@@ -66,8 +70,7 @@ def inventory_reconcile(*, sale_id: object) -> ReconcileReport:
     extra = sorted(redis_free - pg_free)
     if extra:
         report.units_removed = redis.srem(keys.free, *extra)
-        report.notes.append(f"{report.units_removed} unit(s) held in PostgreSQL were free "
-                            "in Redis")
+        report.notes.append(f"{report.units_removed} unit(s) held in PostgreSQL were free in Redis")
     for user_id in set(pg_buyers) | set(redis_buyers):
         if user_id in pending_users:
             continue
@@ -105,8 +108,9 @@ def holds_sweep_orphans(*, sale_id: object, grace_seconds: int) -> int:
     released = 0
     for order_id in stale:
         if order_id in in_postgres:
-            redis_scripts.confirm(keys, user_id=0, idempotency_key="-", order_id=order_id,
-                                  record="")
+            redis_scripts.confirm(
+                keys, user_id=0, idempotency_key="-", order_id=order_id, record=""
+            )
         elif redis_scripts.giveback(keys, order_id=order_id, units_free=True):
             released += 1
     if released:

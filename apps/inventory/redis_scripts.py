@@ -26,19 +26,42 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def reserve(keys: SaleKeys, *, user_id: int, quantity: int, max_per_user: int,
-            fingerprint: str, idempotency_key: str, idempotency_ttl: int,
-            starts_ms: int, ends_ms: int, order_id: str) -> ReserveResult:
+def reserve(
+    keys: SaleKeys,
+    *,
+    user_id: int,
+    quantity: int,
+    max_per_user: int,
+    fingerprint: str,
+    idempotency_key: str,
+    idempotency_ttl: int,
+    starts_ms: int,
+    ends_ms: int,
+    order_id: str,
+) -> ReserveResult:
     reply = lua_script(LUA / "reserve.lua")(
-        keys=[keys.free, keys.primed, keys.buyers, keys.idempotency(user_id, idempotency_key),
-              keys.inflight, keys.pending],
-        args=[user_id, quantity, max_per_user, fingerprint, idempotency_ttl,
-              starts_ms, ends_ms, order_id],
+        keys=[
+            keys.free,
+            keys.primed,
+            keys.buyers,
+            keys.idempotency(user_id, idempotency_key),
+            keys.inflight,
+            keys.pending,
+        ],
+        args=[
+            user_id,
+            quantity,
+            max_per_user,
+            fingerprint,
+            idempotency_ttl,
+            starts_ms,
+            ends_ms,
+            order_id,
+        ],
     )
     outcome = _text(reply[0])
     if outcome == "OK":
-        return ReserveResult(outcome, units_left=int(reply[1]),
-                             units=[int(u) for u in reply[2:]])
+        return ReserveResult(outcome, units_left=int(reply[1]), units=[int(u) for u in reply[2:]])
     if outcome == "REPLAY":
         return ReserveResult(outcome, record=_text(reply[1]))
     if outcome == "SOLD_OUT":
@@ -50,43 +73,75 @@ def reserve(keys: SaleKeys, *, user_id: int, quantity: int, max_per_user: int,
     return ReserveResult(outcome)
 
 
-def confirm(keys: SaleKeys, *, user_id: int, idempotency_key: str, order_id: str,
-            record: str) -> None:
+def confirm(
+    keys: SaleKeys, *, user_id: int, idempotency_key: str, order_id: str, record: str
+) -> None:
     lua_script(LUA / "confirm.lua")(
         keys=[keys.inflight, keys.pending, keys.idempotency(user_id, idempotency_key)],
         args=[order_id, record],
     )
 
 
-def giveback(keys: SaleKeys, *, order_id: str, user_id: int | None = None,
-             idempotency_key: str | None = None, units_free: bool = True) -> bool:
-    record_key = (keys.idempotency(user_id, idempotency_key)
-                  if user_id is not None and idempotency_key else keys.pending + ":none")
-    return bool(lua_script(LUA / "giveback.lua")(
-        keys=[keys.free, keys.buyers, keys.inflight, keys.pending, record_key],
-        args=[order_id, "1" if units_free else "0"],
-    ))
+def giveback(
+    keys: SaleKeys,
+    *,
+    order_id: str,
+    user_id: int | None = None,
+    idempotency_key: str | None = None,
+    units_free: bool = True,
+) -> bool:
+    record_key = (
+        keys.idempotency(user_id, idempotency_key)
+        if user_id is not None and idempotency_key
+        else keys.pending + ":none"
+    )
+    return bool(
+        lua_script(LUA / "giveback.lua")(
+            keys=[keys.free, keys.buyers, keys.inflight, keys.pending, record_key],
+            args=[order_id, "1" if units_free else "0"],
+        )
+    )
 
 
-def return_units(keys: SaleKeys, *, order_id: str, user_id: int, quantity: int,
-                 units: list[int], marker_ttl: int = 7 * 24 * 3600) -> bool:
-    return bool(lua_script(LUA / "return_units.lua")(
-        keys=[keys.free, keys.buyers, keys.primed, keys.returned(order_id)],
-        args=[user_id, quantity, marker_ttl, *units],
-    ))
+def return_units(
+    keys: SaleKeys,
+    *,
+    order_id: str,
+    user_id: int,
+    quantity: int,
+    units: list[int],
+    marker_ttl: int = 7 * 24 * 3600,
+) -> bool:
+    return bool(
+        lua_script(LUA / "return_units.lua")(
+            keys=[keys.free, keys.buyers, keys.primed, keys.returned(order_id)],
+            args=[user_id, quantity, marker_ttl, *units],
+        )
+    )
 
 
 def swap_rebuilt(keys: SaleKeys, *, generation: str) -> int:
-    return int(lua_script(LUA / "swap_rebuilt.lua")(
-        keys=[keys.free, keys.buyers, keys.primed, keys.pending,
-              keys.staged_free, keys.staged_buyers],
-        args=[generation],
-    ))
+    return int(
+        lua_script(LUA / "swap_rebuilt.lua")(
+            keys=[
+                keys.free,
+                keys.buyers,
+                keys.primed,
+                keys.pending,
+                keys.staged_free,
+                keys.staged_buyers,
+            ],
+            args=[generation],
+        )
+    )
 
 
 def add_missing(keys: SaleKeys, *, units: list[int]) -> int:
     if not units:
         return 0
-    return int(lua_script(LUA / "add_missing.lua")(
-        keys=[keys.free, keys.pending, keys.primed], args=units,
-    ))
+    return int(
+        lua_script(LUA / "add_missing.lua")(
+            keys=[keys.free, keys.pending, keys.primed],
+            args=units,
+        )
+    )

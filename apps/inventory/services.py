@@ -35,8 +35,7 @@ def inventory_stock(*, sale_id: object, total_inventory: int) -> None:
             [sale_id, total_inventory],
         )
         cursor.execute(
-            "DELETE FROM inventory_unit WHERE sale_id = %s AND number >= %s "
-            "AND order_id IS NULL",
+            "DELETE FROM inventory_unit WHERE sale_id = %s AND number >= %s AND order_id IS NULL",
             [sale_id, total_inventory],
         )
 
@@ -59,22 +58,27 @@ def inventory_rebuild(*, sale_id: object) -> int | None:
         return None
     try:
         free = list(
-            Unit.objects.filter(sale_id=sale_id, order__isnull=True)
-            .values_list("number", flat=True)
+            Unit.objects.filter(sale_id=sale_id, order__isnull=True).values_list(
+                "number", flat=True
+            )
         )
         buyers = dict(
-            SaleBuyer.objects.filter(sale_id=sale_id, units_held__gt=0)
-            .values_list("user_id", "units_held")
+            SaleBuyer.objects.filter(sale_id=sale_id, units_held__gt=0).values_list(
+                "user_id", "units_held"
+            )
         )
         pipe = redis.pipeline(transaction=False)
         pipe.delete(keys.staged_free, keys.staged_buyers)
         for start in range(0, len(free), _CHUNK):
-            pipe.sadd(keys.staged_free, *free[start:start + _CHUNK])
+            pipe.sadd(keys.staged_free, *free[start : start + _CHUNK])
         items = list(buyers.items())
         for start in range(0, len(items), _CHUNK):
-            pipe.hset(keys.staged_buyers, mapping=dict(items[start:start + _CHUNK]))
+            pipe.hset(keys.staged_buyers, mapping=dict(items[start : start + _CHUNK]))
         pipe.execute()
         left = redis_scripts.swap_rebuilt(keys, generation=token)
+        from apps.orders.services.purchase import idempotency_records_restore
+
+        idempotency_records_restore(sale_id=sale_id, units_left_now=left)
         logger.info("inventory rebuilt for sale %s: %s units free", sale_id, left)
         return left
     finally:
@@ -82,8 +86,7 @@ def inventory_rebuild(*, sale_id: object) -> int | None:
 
 
 _RELEASE_IF_OWNER = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
-    "return 0"
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 )
 
 
@@ -122,12 +125,18 @@ def units_left(*, sale_id: object) -> int | None:
     return int(left) if primed else None
 
 
-def units_return(*, sale_id: object, order_id: object, user_id: int, quantity: int,
-                 units: list[int]) -> None:
+def units_return(
+    *, sale_id: object, order_id: object, user_id: int, quantity: int, units: list[int]
+) -> None:
     """After PostgreSQL freed an order's units, put them back in the Redis pool (once)."""
     try:
-        redis_scripts.return_units(sale_keys(sale_id), order_id=str(order_id),
-                                   user_id=user_id, quantity=quantity, units=units)
+        redis_scripts.return_units(
+            sale_keys(sale_id),
+            order_id=str(order_id),
+            user_id=user_id,
+            quantity=quantity,
+            units=units,
+        )
     except RedisError:
         # Reconciliation puts them back from PostgreSQL.
         logger.warning("could not return units of order %s to Redis", order_id)

@@ -40,8 +40,9 @@ def sweep_orphans() -> int:
     released = 0
     for sale_id in _sales_in_play():
         try:
-            released += holds_sweep_orphans(sale_id=sale_id,
-                                            grace_seconds=settings.ORPHAN_GRACE_SECONDS)
+            released += holds_sweep_orphans(
+                sale_id=sale_id, grace_seconds=settings.ORPHAN_GRACE_SECONDS
+            )
         except RedisError:
             return released
     return released

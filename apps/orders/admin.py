@@ -5,8 +5,17 @@ from .models import Order
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ("id", "user", "sale", "quantity", "amount", "status", "reserved_at",
-                    "reserved_until", "paid_at")
+    list_display = (
+        "id",
+        "user",
+        "sale",
+        "quantity",
+        "amount",
+        "status",
+        "reserved_at",
+        "reserved_until",
+        "paid_at",
+    )
     list_filter = ("status",)
     search_fields = ("id", "user__username", "idempotency_key")
     raw_id_fields = ("user", "sale")

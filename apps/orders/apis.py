@@ -27,8 +27,7 @@ def purchase_input(body: dict) -> tuple[int, str | None]:
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise BadRequest("quantity must be a whole number.", code="invalid_quantity")
     if not 1 <= quantity <= MAX_QUANTITY:
-        raise BadRequest(f"quantity must be between 1 and {MAX_QUANTITY}.",
-                         code="invalid_quantity")
+        raise BadRequest(f"quantity must be between 1 and {MAX_QUANTITY}.", code="invalid_quantity")
     product_id = body.get("product_id")
     if product_id is not None:
         try:
@@ -41,11 +40,15 @@ def purchase_input(body: dict) -> tuple[int, str | None]:
 def idempotency_key_from(request) -> str:
     key = request.headers.get("X-Idempotency-Key", "").strip()
     if not key:
-        raise BadRequest("Send an X-Idempotency-Key header (one per purchase attempt).",
-                         code="missing_idempotency_key")
+        raise BadRequest(
+            "Send an X-Idempotency-Key header (one per purchase attempt).",
+            code="missing_idempotency_key",
+        )
     if len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
-        raise BadRequest(f"X-Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable ASCII "
-                         "characters.", code="invalid_idempotency_key")
+        raise BadRequest(
+            f"X-Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable ASCII characters.",
+            code="invalid_idempotency_key",
+        )
     return key
 
 
@@ -63,8 +66,13 @@ def purchase_api(request, sale_id):
         sale = sale_snapshot(sale_id)
         if sale is None:
             raise NotFound("No such sale.", code="sale_not_found")
-        reservation = order_reserve(sale=sale, user_id=shopper.id, quantity=quantity,
-                                    idempotency_key=idempotency_key, product_id=product_id)
+        reservation = order_reserve(
+            sale=sale,
+            user_id=shopper.id,
+            quantity=quantity,
+            idempotency_key=idempotency_key,
+            product_id=product_id,
+        )
     except ApplicationError as error:
         return error_response(error)
     return json_response(reservation.body, status=201 if reservation.created else 200)

@@ -30,14 +30,16 @@ class OrderQuerySet(models.QuerySet):
 
 class Order(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                             related_name="orders")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
+    )
     sale = models.ForeignKey("sales.FlashSale", on_delete=models.PROTECT, related_name="orders")
     quantity = models.PositiveIntegerField(default=1)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3, default="USD")
-    status = models.CharField(max_length=16, choices=OrderStatus.choices,
-                              default=OrderStatus.RESERVED)
+    status = models.CharField(
+        max_length=16, choices=OrderStatus.choices, default=OrderStatus.RESERVED
+    )
     idempotency_key = models.CharField(max_length=255)
     reserved_at = models.DateTimeField(db_default=Now())
     reserved_until = models.DateTimeField()
@@ -55,21 +57,29 @@ class Order(models.Model):
     class Meta:
         ordering = ["-reserved_at"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "idempotency_key"],
-                                    name="order_idempotency_key_per_user"),
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"], name="order_idempotency_key_per_user"
+            ),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="order_quantity_positive"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="order_amount_not_negative"),
-            models.CheckConstraint(condition=Q(reserved_until__gt=models.F("reserved_at")),
-                                   name="order_reservation_window"),
             models.CheckConstraint(
-                condition=Q(status__in=OrderStatus.values), name="order_status_known"),
+                condition=Q(reserved_until__gt=models.F("reserved_at")),
+                name="order_reservation_window",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=OrderStatus.values), name="order_status_known"
+            ),
             models.CheckConstraint(
                 condition=~Q(status="PAID") | Q(paid_at__isnull=False),
-                name="order_paid_has_paid_at"),
+                name="order_paid_has_paid_at",
+            ),
         ]
         indexes = [
-            models.Index(fields=["reserved_until"], condition=Q(status="RESERVED"),
-                         name="order_reserved_until_idx"),
+            models.Index(
+                fields=["reserved_until"],
+                condition=Q(status="RESERVED"),
+                name="order_reserved_until_idx",
+            ),
             models.Index(fields=["sale", "status"], name="order_sale_status_idx"),
             models.Index(fields=["user", "sale"], name="order_user_sale_idx"),
         ]

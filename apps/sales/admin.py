@@ -29,28 +29,62 @@ class FlashSaleForm(forms.ModelForm):
         if total is not None and self.instance.pk:
             held = units_held_count(sale_id=self.instance.pk)
             if total < held:
-                self.add_error("total_inventory",
-                               f"{held} units are already reserved or sold; "
-                               "inventory cannot be set below that.")
+                self.add_error(
+                    "total_inventory",
+                    f"{held} units are already reserved or sold; "
+                    "inventory cannot be set below that.",
+                )
         return data
 
 
 @admin.register(FlashSale)
 class FlashSaleAdmin(admin.ModelAdmin):
     form = FlashSaleForm
-    list_display = ("__str__", "status", "start_time", "end_time", "total_inventory",
-                    "sold", "reserved", "remaining", "max_per_user")
+    list_display = (
+        "__str__",
+        "status",
+        "start_time",
+        "end_time",
+        "total_inventory",
+        "sold",
+        "reserved",
+        "remaining",
+        "max_per_user",
+    )
     list_filter = ("status",)
     search_fields = ("title", "product__name")
     actions = ("start_now", "cancel")
     readonly_fields = ("created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("product", "title", "price", "currency", "total_inventory",
-                           "max_per_user", "start_time", "end_time", "status",
-                           "reservation_seconds")}),
-        ("Waiting room", {"fields": ("pre_queue_minutes", "admission_rate",
-                                     "max_active_shoppers", "admission_factor",
-                                     "admission_token_seconds")}),
+        (
+            None,
+            {
+                "fields": (
+                    "product",
+                    "title",
+                    "price",
+                    "currency",
+                    "total_inventory",
+                    "max_per_user",
+                    "start_time",
+                    "end_time",
+                    "status",
+                    "reservation_seconds",
+                )
+            },
+        ),
+        (
+            "Waiting room",
+            {
+                "fields": (
+                    "pre_queue_minutes",
+                    "admission_rate",
+                    "max_active_shoppers",
+                    "admission_factor",
+                    "admission_token_seconds",
+                )
+            },
+        ),
         ("Bot protection", {"fields": ("pow_difficulty", "bot_policy", "bot_threshold")}),
         ("Record", {"fields": ("created_at", "updated_at")}),
     )

@@ -3,6 +3,7 @@ PostgreSQL only when neither has it, so refused requests never reach the databas
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -62,12 +63,20 @@ def _ms(value: datetime) -> int:
 
 def snapshot_from_sale(sale: FlashSale) -> SaleSnapshot:
     return SaleSnapshot(
-        id=str(sale.id), product_id=str(sale.product_id), product_name=sale.product.name,
-        title=str(sale), price=str(sale.price), currency=sale.currency,
-        total_inventory=sale.total_inventory, starts_ms=_ms(sale.start_time),
-        ends_ms=_ms(sale.end_time), max_per_user=sale.max_per_user,
-        reservation_seconds=sale.reservation_seconds, status=sale.status,
-        pre_queue_minutes=sale.pre_queue_minutes, admission_rate=sale.admission_rate,
+        id=str(sale.id),
+        product_id=str(sale.product_id),
+        product_name=sale.product.name,
+        title=str(sale),
+        price=str(sale.price),
+        currency=sale.currency,
+        total_inventory=sale.total_inventory,
+        starts_ms=_ms(sale.start_time),
+        ends_ms=_ms(sale.end_time),
+        max_per_user=sale.max_per_user,
+        reservation_seconds=sale.reservation_seconds,
+        status=sale.status,
+        pre_queue_minutes=sale.pre_queue_minutes,
+        admission_rate=sale.admission_rate,
         admission_token_seconds=sale.admission_token_seconds,
     )
 
@@ -111,10 +120,8 @@ def sale_snapshot(sale_id: str) -> SaleSnapshot | None:
         _memory[sale_id] = (now + _MISSING_SECONDS, None)
         return None
     snapshot = snapshot_from_sale(sale)
-    try:
+    with contextlib.suppress(RedisError):
         sale_snapshot_store(snapshot)
-    except RedisError:
-        pass
     _memory[sale_id] = (now + settings.SALE_SNAPSHOT_SECONDS, snapshot)
     return snapshot
 

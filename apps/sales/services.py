@@ -36,12 +36,27 @@ def _after_commit_publish(sale_id: object) -> None:
 
 
 @transaction.atomic
-def sale_create(*, product: Product, price: Decimal, total_inventory: int, start_time: datetime,
-                end_time: datetime, max_per_user: int = 1, title: str = "",
-                **options) -> FlashSale:
-    sale = FlashSale(product=product, price=price, total_inventory=total_inventory,
-                     start_time=start_time, end_time=end_time, max_per_user=max_per_user,
-                     title=title, **options)
+def sale_create(
+    *,
+    product: Product,
+    price: Decimal,
+    total_inventory: int,
+    start_time: datetime,
+    end_time: datetime,
+    max_per_user: int = 1,
+    title: str = "",
+    **options,
+) -> FlashSale:
+    sale = FlashSale(
+        product=product,
+        price=price,
+        total_inventory=total_inventory,
+        start_time=start_time,
+        end_time=end_time,
+        max_per_user=max_per_user,
+        title=title,
+        **options,
+    )
     sale.full_clean()
     sale.save()
     inventory_stock(sale_id=sale.id, total_inventory=total_inventory)
@@ -64,8 +79,9 @@ def sale_saved(*, sale: FlashSale) -> None:
 def sale_start_now(*, sale_id: object) -> FlashSale:
     sale = FlashSale.objects.select_for_update().get(id=sale_id)
     if sale.status in (SaleStatus.CANCELLED, SaleStatus.COMPLETED):
-        raise ApplicationError(f"A {sale.status.lower()} sale cannot start.", status=409,
-                               code="sale_closed")
+        raise ApplicationError(
+            f"A {sale.status.lower()} sale cannot start.", status=409, code="sale_closed"
+        )
     FlashSale.objects.filter(id=sale_id).update(start_time=Now(), status=SaleStatus.ACTIVE)
     sale.refresh_from_db()
     if sale.end_time <= sale.start_time:
@@ -81,22 +97,31 @@ def sale_cancel(*, sale_id: object) -> FlashSale:
         id=sale_id, status__in=[SaleStatus.SCHEDULED, SaleStatus.ACTIVE]
     ).update(status=SaleStatus.CANCELLED)
     if not updated:
-        raise ApplicationError("Only a scheduled or active sale can be cancelled.", status=409,
-                               code="sale_closed")
+        raise ApplicationError(
+            "Only a scheduled or active sale can be cancelled.", status=409, code="sale_closed"
+        )
     _after_commit_publish(sale_id)
     return FlashSale.objects.get(id=sale_id)
 
 
 def sales_advance_status() -> int:
     """SCHEDULED → ACTIVE at the start and → COMPLETED at the end, by the database's clock."""
-    started = list(FlashSale.objects.filter(status=SaleStatus.SCHEDULED, start_time__lte=Now(),
-                                            end_time__gt=Now()).values_list("id", flat=True))
-    ended = list(FlashSale.objects.filter(status__in=[SaleStatus.SCHEDULED, SaleStatus.ACTIVE],
-                                          end_time__lte=Now()).values_list("id", flat=True))
+    started = list(
+        FlashSale.objects.filter(
+            status=SaleStatus.SCHEDULED, start_time__lte=Now(), end_time__gt=Now()
+        ).values_list("id", flat=True)
+    )
+    ended = list(
+        FlashSale.objects.filter(
+            status__in=[SaleStatus.SCHEDULED, SaleStatus.ACTIVE], end_time__lte=Now()
+        ).values_list("id", flat=True)
+    )
     FlashSale.objects.filter(id__in=started, status=SaleStatus.SCHEDULED).update(
-        status=SaleStatus.ACTIVE)
+        status=SaleStatus.ACTIVE
+    )
     FlashSale.objects.filter(id__in=ended).exclude(status=SaleStatus.CANCELLED).update(
-        status=SaleStatus.COMPLETED)
+        status=SaleStatus.COMPLETED
+    )
     for sale_id in started + ended:
         sale_publish(sale_id=sale_id)
     return len(started) + len(ended)

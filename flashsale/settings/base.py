@@ -30,6 +30,9 @@ INSTALLED_APPS = [
     "apps.sales",
     "apps.orders",
     "apps.inventory",
+    "apps.waiting_room",
+    "apps.payments",
+    "apps.protection",
 ]
 
 MIDDLEWARE = [
@@ -69,7 +72,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
 # Fail fast instead of hanging when PostgreSQL is gone.
-DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
+DATABASES["default"]["OPTIONS"].setdefault(
+    "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3)
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -161,9 +166,7 @@ CELERY_BEAT_SCHEDULE = {
     "advance-sale-status": {"task": "sales.advance_status", "schedule": 5.0},
 }
 
-EMAIL_BACKEND = env(
-    "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
-)
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="shop@flashsale.local")
 
 LOGGING = {

@@ -3,7 +3,7 @@
 import os
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import Queue, env
 
 # A database index of the test run's own, and a key prefix unique per run.
 REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:6379/13")
@@ -18,3 +18,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = False
 SOLD_OUT_MEMORY_SECONDS = 0.0
 SALE_SNAPSHOT_SECONDS = 0.0
+
+# Parallel test runs on one machine (several checkouts, CI) each get their own database,
+# and their own Celery queue so a worker of one run never takes another run's tasks.
+_RUN = env("TEST_RUN_NAME", default="")
+DATABASES["default"]["TEST"] = {"NAME": "test_flashsale" + (f"_{_RUN}" if _RUN else "")}  # noqa: F405
+CELERY_TASK_DEFAULT_QUEUE = "flashsale-test" + (f"-{_RUN}" if _RUN else "")
+CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE, durable=True),)  # noqa: F405
+WHITENOISE_AUTOREFRESH = True

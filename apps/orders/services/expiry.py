@@ -21,7 +21,8 @@ def orders_expire_due(*, batch_size: int = 500) -> int:
     expired = 0
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM orders_order WHERE status = 'RESERVED' AND " + EXPIRY_CONDITION
+            "SELECT id FROM orders_order WHERE status = 'RESERVED' AND "
+            + EXPIRY_CONDITION
             + " ORDER BY reserved_until LIMIT %s FOR UPDATE SKIP LOCKED",
             [batch_size],
         )
@@ -29,10 +30,13 @@ def orders_expire_due(*, batch_size: int = 500) -> int:
         for order_id in order_ids:
             try:
                 with transaction.atomic():
-                    order_transition(order_id=order_id, from_status=OrderStatus.RESERVED,
-                                     to_status=OrderStatus.EXPIRED,
-                                     reason="reservation window closed",
-                                     extra_condition=EXPIRY_CONDITION)
+                    order_transition(
+                        order_id=order_id,
+                        from_status=OrderStatus.RESERVED,
+                        to_status=OrderStatus.EXPIRED,
+                        reason="reservation window closed",
+                        extra_condition=EXPIRY_CONDITION,
+                    )
                 expired += 1
             except TransitionLost:
                 continue

@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -26,7 +26,6 @@ from apps.core.errors import (
     ApplicationError,
     Conflict,
     Gone,
-    NotFound,
     ServiceUnavailable,
     TooEarly,
     Unprocessable,
@@ -73,8 +72,10 @@ def sale_known_sold_out(sale_id: str) -> bool:
     return until is not None and until > time.monotonic()
 
 
-def request_fingerprint(*, quantity: int, product_id: str | None) -> str:
-    return hashlib.sha256(f"{quantity}|{product_id or ''}".encode()).hexdigest()[:16]
+def request_fingerprint(*, quantity: int) -> str:
+    """What makes two purchase bodies "the same": the quantity (a product_id, when sent,
+    must be the sale's own, so it adds nothing). PostgreSQL can rebuild it from an order."""
+    return hashlib.sha256(f"q{quantity}".encode()).hexdigest()[:16]
 
 
 def payment_url(order_id: object) -> str:
@@ -85,71 +86,105 @@ def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def order_reserve(*, sale: SaleSnapshot, user_id: int, quantity: int, idempotency_key: str,
-                  product_id: str | None = None) -> Reservation:
+def order_reserve(
+    *,
+    sale: SaleSnapshot,
+    user_id: int,
+    quantity: int,
+    idempotency_key: str,
+    product_id: str | None = None,
+) -> Reservation:
     """Reserve ``quantity`` units of ``sale`` for the shopper, or raise an ApplicationError."""
     if product_id is not None and product_id != sale.product_id:
-        raise ApplicationError("product_id does not match this sale's product.",
-                               code="product_mismatch", status=400)
+        raise ApplicationError(
+            "product_id does not match this sale's product.", code="product_mismatch", status=400
+        )
     if quantity > sale.max_per_user:
         raise AlreadyReserved(
             f"At most {sale.max_per_user} unit(s) per shopper in this sale.",
-            code="quantity_over_limit")
+            code="quantity_over_limit",
+        )
     if sale.status == SaleStatus.CANCELLED:
         raise Gone("This sale was cancelled.", code="sale_cancelled")
     if sale.status == SaleStatus.COMPLETED:
         raise Gone("This sale has ended.", code="sale_ended")
 
-    fingerprint = request_fingerprint(quantity=quantity, product_id=product_id)
+    fingerprint = request_fingerprint(quantity=quantity)
     keys = sale_keys(sale.id)
     order_id = str(uuid.uuid4())
     result = None
     for _attempt in range(2):
         try:
             result = redis_scripts.reserve(
-                keys, user_id=user_id, quantity=quantity, max_per_user=sale.max_per_user,
-                fingerprint=fingerprint, idempotency_key=idempotency_key,
+                keys,
+                user_id=user_id,
+                quantity=quantity,
+                max_per_user=sale.max_per_user,
+                fingerprint=fingerprint,
+                idempotency_key=idempotency_key,
                 idempotency_ttl=settings.IDEMPOTENCY_TTL_SECONDS,
-                starts_ms=sale.starts_ms, ends_ms=sale.ends_ms, order_id=order_id,
+                starts_ms=sale.starts_ms,
+                ends_ms=sale.ends_ms,
+                order_id=order_id,
             )
         except RedisError as exc:
             logger.warning("redis unavailable for purchase: %s", exc)
-            raise ServiceUnavailable("Inventory is briefly unavailable; try again.",
-                                     code="inventory_unavailable") from None
+            raise ServiceUnavailable(
+                "Inventory is briefly unavailable; try again.", code="inventory_unavailable"
+            ) from None
         if result.outcome != "NOT_PRIMED":
             break
         try:
             inventory_ensure_primed(sale_id=sale.id)
         except (InventoryUnavailable, RedisError, DatabaseError):
-            raise ServiceUnavailable("Inventory is being prepared; try again.",
-                                     code="inventory_unavailable") from None
+            raise ServiceUnavailable(
+                "Inventory is being prepared; try again.", code="inventory_unavailable"
+            ) from None
 
     outcome = result.outcome
     if outcome == "OK":
-        return _reserve_in_postgres(sale=sale, user_id=user_id, quantity=quantity,
-                                    idempotency_key=idempotency_key, order_id=order_id,
-                                    units=result.units, units_left=result.units_left,
-                                    fingerprint=fingerprint)
+        return _reserve_in_postgres(
+            sale=sale,
+            user_id=user_id,
+            quantity=quantity,
+            idempotency_key=idempotency_key,
+            order_id=order_id,
+            units=result.units,
+            units_left=result.units_left,
+            fingerprint=fingerprint,
+        )
     if outcome == "REPLAY":
-        return _replay(sale=sale, user_id=user_id, record=result.record or "",
-                       fingerprint=fingerprint, idempotency_key=idempotency_key)
+        return _replay(
+            sale=sale,
+            user_id=user_id,
+            record=result.record or "",
+            fingerprint=fingerprint,
+            idempotency_key=idempotency_key,
+        )
     if outcome == "SOLD_OUT":
         if result.units_left == 0:
             sale_remember_sold_out(sale.id)
-        raise SoldOut("Sold out: every unit is taken." if result.units_left == 0
-                      else f"Only {result.units_left} unit(s) left.")
+        raise SoldOut(
+            "Sold out: every unit is taken."
+            if result.units_left == 0
+            else f"Only {result.units_left} unit(s) left."
+        )
     if outcome == "LIMIT":
         raise AlreadyReserved(
-            f"You already hold {result.held} unit(s); the limit is {sale.max_per_user}.")
+            f"You already hold {result.held} unit(s); the limit is {sale.max_per_user}."
+        )
     if outcome == "NOT_STARTED":
         seconds = max(1, (result.ms_to_start or 0) // 1000)
-        raise TooEarly("The sale has not started yet.",
-                       extra={"starts_at": _iso(sale.starts_at), "starts_in_seconds": seconds},
-                       headers={"Retry-After": str(seconds)})
+        raise TooEarly(
+            "The sale has not started yet.",
+            extra={"starts_at": _iso(sale.starts_at), "starts_in_seconds": seconds},
+            headers={"Retry-After": str(seconds)},
+        )
     if outcome == "ENDED":
         raise Gone("This sale has ended.", code="sale_ended")
-    raise ServiceUnavailable("Inventory is being prepared; try again.",
-                             code="inventory_unavailable")
+    raise ServiceUnavailable(
+        "Inventory is being prepared; try again.", code="inventory_unavailable"
+    )
 
 
 _RESERVE_SQL = """
@@ -183,24 +218,45 @@ class _Refused(Exception):
         self.error = error
 
 
-def _reserve_in_postgres(*, sale: SaleSnapshot, user_id: int, quantity: int,
-                         idempotency_key: str, order_id: str, units: list[int],
-                         units_left: int | None, fingerprint: str) -> Reservation:
+def _reserve_in_postgres(
+    *,
+    sale: SaleSnapshot,
+    user_id: int,
+    quantity: int,
+    idempotency_key: str,
+    order_id: str,
+    units: list[int],
+    units_left: int | None,
+    fingerprint: str,
+) -> Reservation:
     keys = sale_keys(sale.id)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_RESERVE_SQL, {
-                "order_id": order_id, "user_id": user_id, "sale_id": sale.id,
-                "quantity": quantity, "amount": sale.unit_price * quantity,
-                "currency": sale.currency, "key": idempotency_key,
-                "window": sale.reservation_seconds, "units": units, "max": sale.max_per_user,
-            })
+            cursor.execute(
+                _RESERVE_SQL,
+                {
+                    "order_id": order_id,
+                    "user_id": user_id,
+                    "sale_id": sale.id,
+                    "quantity": quantity,
+                    "amount": sale.unit_price * quantity,
+                    "currency": sale.currency,
+                    "key": idempotency_key,
+                    "window": sale.reservation_seconds,
+                    "units": units,
+                    "max": sale.max_per_user,
+                },
+            )
             reserved_until, taken, tally = cursor.fetchone()
             if taken != quantity:
                 raise _Refused(False, SoldOut("Those units were just taken; try again."))
             if tally != 1:
-                raise _Refused(True, AlreadyReserved(
-                    f"You already hold the most units allowed ({sale.max_per_user})."))
+                raise _Refused(
+                    True,
+                    AlreadyReserved(
+                        f"You already hold the most units allowed ({sale.max_per_user})."
+                    ),
+                )
     except _Refused as refused:
         _giveback(keys, order_id, user_id, idempotency_key, units_free=refused.units_free)
         if not refused.units_free:
@@ -209,13 +265,15 @@ def _reserve_in_postgres(*, sale: SaleSnapshot, user_id: int, quantity: int,
     except IntegrityError:
         # The same idempotency key already made an order (Redis lost its record).
         _giveback(keys, order_id, user_id, idempotency_key, units_free=True)
-        return _replay_from_postgres(sale=sale, user_id=user_id, quantity=quantity,
-                                     idempotency_key=idempotency_key)
+        return _replay_from_postgres(
+            sale=sale, user_id=user_id, quantity=quantity, idempotency_key=idempotency_key
+        )
     except DatabaseError as exc:
         logger.warning("postgres refused a reservation: %s", exc)
         _giveback(keys, order_id, user_id, idempotency_key, units_free=True)
-        raise ServiceUnavailable("Orders are briefly unavailable; nothing was reserved.",
-                                 code="database_unavailable") from None
+        raise ServiceUnavailable(
+            "Orders are briefly unavailable; nothing was reserved.", code="database_unavailable"
+        ) from None
     except BaseException:
         _giveback(keys, order_id, user_id, idempotency_key, units_free=True)
         raise
@@ -228,9 +286,13 @@ def _reserve_in_postgres(*, sale: SaleSnapshot, user_id: int, quantity: int,
         "remaining_inventory": units_left,
     }
     try:
-        redis_scripts.confirm(keys, user_id=user_id, idempotency_key=idempotency_key,
-                              order_id=order_id,
-                              record=f"done|{fingerprint}|{json.dumps(body)}")
+        redis_scripts.confirm(
+            keys,
+            user_id=user_id,
+            idempotency_key=idempotency_key,
+            order_id=order_id,
+            record=f"done|{fingerprint}|{json.dumps(body)}",
+        )
     except RedisError:
         pass  # the orphan sweep finds the order in PostgreSQL and forgets the hold
     return Reservation(body=body, created=True)
@@ -238,8 +300,13 @@ def _reserve_in_postgres(*, sale: SaleSnapshot, user_id: int, quantity: int,
 
 def _giveback(keys, order_id, user_id, idempotency_key, *, units_free: bool) -> None:
     try:
-        redis_scripts.giveback(keys, order_id=order_id, user_id=user_id,
-                               idempotency_key=idempotency_key, units_free=units_free)
+        redis_scripts.giveback(
+            keys,
+            order_id=order_id,
+            user_id=user_id,
+            idempotency_key=idempotency_key,
+            units_free=units_free,
+        )
     except RedisError:
         logger.warning("could not give back hold %s; the orphan sweep will", order_id)
 
@@ -253,40 +320,70 @@ def _reconcile_soon(sale_id: str) -> None:
         logger.warning("could not schedule reconciliation of sale %s", sale_id)
 
 
-def _replay(*, sale: SaleSnapshot, user_id: int, record: str, fingerprint: str,
-            idempotency_key: str) -> Reservation:
+def _replay(
+    *, sale: SaleSnapshot, user_id: int, record: str, fingerprint: str, idempotency_key: str
+) -> Reservation:
     state, _, rest = record.partition("|")
     stored_fingerprint, _, payload = rest.partition("|")
     if stored_fingerprint != fingerprint:
-        raise IdempotencyKeyReused(
-            "This X-Idempotency-Key was used with a different request body.")
+        raise IdempotencyKeyReused("This X-Idempotency-Key was used with a different request body.")
     if state == "done":
         return Reservation(body=json.loads(payload), created=False)
     order = Order.objects.filter(id=payload).first()
     if order is None:
-        raise Conflict("The first request with this key is still being processed.",
-                       code="request_in_progress", headers={"Retry-After": "1"})
+        raise Conflict(
+            "The first request with this key is still being processed.",
+            code="request_in_progress",
+            headers={"Retry-After": "1"},
+        )
     return Reservation(body=_body_from_order(order), created=False)
 
 
-def _replay_from_postgres(*, sale: SaleSnapshot, user_id: int, quantity: int,
-                          idempotency_key: str) -> Reservation:
+def _replay_from_postgres(
+    *, sale: SaleSnapshot, user_id: int, quantity: int, idempotency_key: str
+) -> Reservation:
     order = Order.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
     if order is None:
         raise ServiceUnavailable("Try again.", code="inventory_unavailable")
     if str(order.sale_id) != sale.id or order.quantity != quantity:
-        raise IdempotencyKeyReused(
-            "This X-Idempotency-Key was used with a different request body.")
+        raise IdempotencyKeyReused("This X-Idempotency-Key was used with a different request body.")
     return Reservation(body=_body_from_order(order), created=False)
 
 
-def _body_from_order(order: Order) -> dict:
+def _body_from_order(order: Order, units_left_now: int | None = None) -> dict:
     from apps.inventory.services import units_left
 
+    if units_left_now is None:
+        units_left_now = units_left(sale_id=order.sale_id)
     return {
         "order_id": str(order.id),
         "status": "reserved",
         "reservation_expires_at": _iso(order.reserved_until),
         "payment_url": payment_url(order.id),
-        "remaining_inventory": units_left(sale_id=order.sale_id),
+        "remaining_inventory": units_left_now,
     }
+
+
+def idempotency_records_restore(*, sale_id: object, units_left_now: int | None) -> int:
+    """After Redis lost a sale's keys: rebuild the replay records from PostgreSQL's orders,
+    so a replay is still recognised without reaching the database."""
+    from django.db.models.functions import Now
+
+    from apps.core.redis import get_redis
+
+    keys = sale_keys(sale_id)
+    ttl = settings.IDEMPOTENCY_TTL_SECONDS
+    orders = Order.objects.filter(sale_id=sale_id, created_at__gt=Now() - timedelta(seconds=ttl))
+    pipe = get_redis().pipeline(transaction=False)
+    count = 0
+    for order in orders.iterator(chunk_size=2000):
+        record = (
+            f"done|{request_fingerprint(quantity=order.quantity)}|"
+            f"{json.dumps(_body_from_order(order, units_left_now))}"
+        )
+        pipe.set(keys.idempotency(order.user_id, order.idempotency_key), record, ex=ttl, nx=True)
+        count += 1
+        if count % 2000 == 0:
+            pipe.execute()
+    pipe.execute()
+    return count

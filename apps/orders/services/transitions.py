@@ -21,8 +21,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.REFUNDED: frozenset(),
 }
 _TIMESTAMP = {
-    S.PAID: "paid_at", S.FULFILLED: "fulfilled_at", S.EXPIRED: "expired_at",
-    S.CANCELLED: "cancelled_at", S.REFUNDED: "refunded_at",
+    S.PAID: "paid_at",
+    S.FULFILLED: "fulfilled_at",
+    S.EXPIRED: "expired_at",
+    S.CANCELLED: "cancelled_at",
+    S.REFUNDED: "refunded_at",
 }
 
 
@@ -36,8 +39,14 @@ class TransitionLost(Conflict):
     code = "order_status_changed"
 
 
-def order_transition(*, order_id: object, from_status: str, to_status: str,
-                     reason: str = "", extra_condition: str = "") -> None:
+def order_transition(
+    *,
+    order_id: object,
+    from_status: str,
+    to_status: str,
+    reason: str = "",
+    extra_condition: str = "",
+) -> None:
     """Move one order from ``from_status`` to ``to_status`` or raise.
 
     ``extra_condition`` is an SQL condition on the order row that must also hold (for
@@ -51,8 +60,8 @@ def order_transition(*, order_id: object, from_status: str, to_status: str,
         cursor.execute(
             f"UPDATE orders_order SET status = %s, {stamp} = now(), updated_at = now(), "
             "status_reason = CASE WHEN %s = '' THEN status_reason ELSE %s END "
-            "WHERE id = %s AND status = %s " + (f"AND ({extra_condition}) " if extra_condition
-                                                 else "")
+            "WHERE id = %s AND status = %s "
+            + (f"AND ({extra_condition}) " if extra_condition else "")
             + "RETURNING sale_id, user_id, quantity",
             [to_status, reason, reason, order_id, from_status],
         )
@@ -61,11 +70,18 @@ def order_transition(*, order_id: object, from_status: str, to_status: str,
             raise TransitionLost(f"Order {order_id} is no longer {from_status}.")
         if releases:
             sale_id, user_id, quantity = row
-            units = units_free_for_order(cursor, order_id=order_id, sale_id=sale_id,
-                                         user_id=user_id, quantity=quantity)
-            transaction.on_commit(lambda: units_return(
-                sale_id=sale_id, order_id=order_id, user_id=user_id, quantity=quantity,
-                units=units))
+            units = units_free_for_order(
+                cursor, order_id=order_id, sale_id=sale_id, user_id=user_id, quantity=quantity
+            )
+            transaction.on_commit(
+                lambda: units_return(
+                    sale_id=sale_id,
+                    order_id=order_id,
+                    user_id=user_id,
+                    quantity=quantity,
+                    units=units,
+                )
+            )
 
 
 def units_free_for_order(cursor, *, order_id, sale_id, user_id, quantity) -> list[int]:

@@ -21,14 +21,13 @@ class Command(BaseCommand):
         User = get_user_model()
         hashed = make_password(password)
         names = [f"{prefix}{i:06d}" for i in range(1, count + 1)]
-        existing = set(User.objects.filter(username__in=names).values_list("username",
-                                                                           flat=True))
+        existing = set(User.objects.filter(username__in=names).values_list("username", flat=True))
         User.objects.bulk_create(
             [User(username=n, password=hashed) for n in names if n not in existing],
             batch_size=2000,
         )
         ids = dict(User.objects.filter(username__in=names).values_list("username", "id"))
-        stream = sys.stdout if out == "-" else open(out, "w", newline="")
+        stream = sys.stdout if out == "-" else open(out, "w", newline="")  # noqa: SIM115
         try:
             writer = csv.writer(stream)
             writer.writerow(["username", "password", "token"])

@@ -30,19 +30,27 @@ class Command(BaseCommand):
             duration = parse_duration(opts["duration"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        extra = {name: opts[name] for name in
-                 ("admission_rate", "pow_difficulty", "reservation_seconds")
-                 if opts[name] is not None}
+        extra = {
+            name: opts[name]
+            for name in ("admission_rate", "pow_difficulty", "reservation_seconds")
+            if opts[name] is not None
+        }
         start = timezone.now() + starts_in
         try:
             sale = sale_create(
                 product=product_get_or_create(name=opts["product"]),
-                price=Decimal(opts["price"]), total_inventory=opts["inventory"],
-                start_time=start, end_time=start + duration,
-                max_per_user=opts["max_per_user"], title=opts["title"], **extra,
+                price=Decimal(opts["price"]),
+                total_inventory=opts["inventory"],
+                start_time=start,
+                end_time=start + duration,
+                max_per_user=opts["max_per_user"],
+                title=opts["title"],
+                **extra,
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
-        self.stderr.write(f"Sale {sale} with {sale.total_inventory} units starts at "
-                          f"{sale.start_time:%H:%M:%S} UTC.")
+        self.stderr.write(
+            f"Sale {sale} with {sale.total_inventory} units starts at "
+            f"{sale.start_time:%H:%M:%S} UTC."
+        )
         self.stdout.write(str(sale.id))

@@ -24,31 +24,41 @@ class Command(BaseCommand):
     def handle(self, *args, starts_in, inventory, **opts):
         User = get_user_model()
         admin, created = User.objects.get_or_create(
-            username=ADMIN[0], defaults={"is_staff": True, "is_superuser": True})
+            username=ADMIN[0], defaults={"is_staff": True, "is_superuser": True}
+        )
         if created:
             admin.set_password(ADMIN[1])
             admin.save()
         for name in DEMO_SHOPPERS:
             user, created = User.objects.get_or_create(
-                username=name, defaults={"email": f"{name}@example.com"})
+                username=name, defaults={"email": f"{name}@example.com"}
+            )
             if created:
                 user.set_password(DEMO_PASSWORD)
                 user.save()
         product = product_get_or_create(name=DEMO_PRODUCT, list_price=Decimal("349.00"))
         if not product.description:
-            product.description = ("Studio-grade sound, 40-hour battery, adaptive noise "
-                                   "cancelling. Limited launch edition.")
+            product.description = (
+                "Studio-grade sound, 40-hour battery, adaptive noise "
+                "cancelling. Limited launch edition."
+            )
             product.save(update_fields=["description"])
         now = timezone.now()
         sale = FlashSale.objects.filter(
-            product=product, status__in=[SaleStatus.SCHEDULED, SaleStatus.ACTIVE],
-            end_time__gt=now).first()
+            product=product, status__in=[SaleStatus.SCHEDULED, SaleStatus.ACTIVE], end_time__gt=now
+        ).first()
         if sale is None:
             start = now + timedelta(seconds=starts_in)
-            sale = sale_create(product=product, price=Decimal("99.00"),
-                               total_inventory=inventory, start_time=start,
-                               end_time=start + timedelta(hours=2), max_per_user=1,
-                               title="Aurora launch drop", pow_difficulty=14)
+            sale = sale_create(
+                product=product,
+                price=Decimal("99.00"),
+                total_inventory=inventory,
+                start_time=start,
+                end_time=start + timedelta(hours=2),
+                max_per_user=1,
+                title="Aurora launch drop",
+                pow_difficulty=14,
+            )
         self.stdout.write(
             f"Demo sale {sale.id} ({sale.total_inventory} units) starts at "
             f"{sale.start_time:%H:%M:%S} UTC.\n"

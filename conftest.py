@@ -1,0 +1,96 @@
+"""Shared fixtures: real PostgreSQL (pytest-django's test database) and real Redis (a
+database index and key prefix of this run's own; see flashsale/settings/test.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from apps.core.redis import get_redis
+from apps.core.tokens import shopper_token_issue
+
+
+def _delete_prefixed_keys() -> None:
+    redis = get_redis()
+    batch = []
+    for name in redis.scan_iter(match=settings.REDIS_KEY_PREFIX + "*", count=1000):
+        batch.append(name)
+        if len(batch) >= 1000:
+            redis.delete(*batch)
+            batch.clear()
+    if batch:
+        redis.delete(*batch)
+
+
+@pytest.fixture(autouse=True)
+def _redis_clean():
+    """Every test starts and ends with none of this run's keys in Redis."""
+    _delete_prefixed_keys()
+    from apps.sales import selectors
+
+    selectors._memory.clear()
+    from apps.orders.services import purchase
+
+    purchase._sold_out_until.clear()
+    yield
+    _delete_prefixed_keys()
+
+
+@pytest.fixture
+def redis_client():
+    return get_redis()
+
+
+@pytest.fixture
+def make_shopper(django_user_model):
+    def make(username: str | None = None, password: str = "pw-for-tests"):
+        username = username or f"shopper-{uuid.uuid4().hex[:10]}"
+        return django_user_model.objects.create_user(username=username, password=password)
+
+    return make
+
+
+@pytest.fixture
+def shopper(make_shopper):
+    return make_shopper()
+
+
+def bearer(user) -> dict:
+    token, _ = shopper_token_issue(user_id=user.id, username=user.username)
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+@pytest.fixture
+def make_sale():
+    """A sale created through the real service (unit rows, Redis pool, snapshot)."""
+    from apps.sales.services import product_get_or_create, sale_create, sale_publish
+
+    def make(
+        *,
+        inventory: int = 10,
+        starts_in: timedelta = timedelta(seconds=-1),
+        duration: timedelta = timedelta(hours=1),
+        max_per_user: int = 1,
+        price: str = "10.00",
+        **options,
+    ):
+        start = timezone.now() + starts_in
+        sale = sale_create(
+            product=product_get_or_create(name=f"Product {uuid.uuid4().hex[:8]}"),
+            price=Decimal(price),
+            total_inventory=inventory,
+            start_time=start,
+            end_time=start + duration,
+            max_per_user=max_per_user,
+            **options,
+        )
+        # on_commit hooks do not run inside a test's transaction: publish explicitly.
+        sale_publish(sale_id=sale.id)
+        return sale
+
+    return make
