@@ -12,6 +12,11 @@ urlpatterns = [
     path("api/v1/", include("apps.waiting_room.urls")),
     path("api/v1/", include("apps.payments.urls")),
     path("api/v1/", include("apps.protection.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("apps.sales.urls_pages")),
+    path("", include("apps.waiting_room.urls_pages")),
+    path("", include("apps.orders.urls_pages")),
+    path("", include("apps.payments.urls_pages")),
 ]
 
 handler404 = "apps.core.views.not_found"
