@@ -262,9 +262,15 @@ def _reserve_in_postgres(
         if not refused.units_free:
             _reconcile_soon(sale.id)
         raise refused.error from None
-    except IntegrityError:
-        # The same idempotency key already made an order (Redis lost its record).
+    except IntegrityError as exc:
         _giveback(keys, order_id, user_id, idempotency_key, units_free=True)
+        if _constraint(exc) != "order_idempotency_key_per_user":
+            logger.warning("postgres refused a reservation: %s", exc)
+            raise ServiceUnavailable(
+                "The order could not be recorded; nothing was reserved.",
+                code="database_unavailable",
+            ) from None
+        # The same idempotency key already made an order (Redis lost its record).
         return _replay_from_postgres(
             sale=sale, user_id=user_id, quantity=quantity, idempotency_key=idempotency_key
         )
@@ -296,6 +302,11 @@ def _reserve_in_postgres(
     except RedisError:
         pass  # the orphan sweep finds the order in PostgreSQL and forgets the hold
     return Reservation(body=body, created=True)
+
+
+def _constraint(exc: IntegrityError) -> str | None:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
 
 
 def _giveback(keys, order_id, user_id, idempotency_key, *, units_free: bool) -> None:
