@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
@@ -18,6 +19,10 @@ urlpatterns = [
     path("", include("apps.orders.urls_pages")),
     path("", include("apps.payments.urls_pages")),
 ]
+
+# Bench-only endpoints (bare JSON view, row-lock purchase baseline): never in production.
+if getattr(settings, "BENCH_ENDPOINTS", False):
+    urlpatterns.insert(0, path("api/v1/", include("apps.orders.bench_urls")))
 
 handler404 = "apps.core.views.not_found"
 handler500 = "apps.core.views.internal_error"

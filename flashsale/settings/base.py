@@ -177,3 +177,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# --- Benchmarks (issue 6) ---------------------------------------------------------------
+# BENCH_ENDPOINTS=1 mounts the bench-only views (apps/orders/bench_urls.py): a bare JSON view
+# and the row-lock purchase baseline. scripts/bench sets it on its own server; never in prod.
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)

@@ -1,0 +1,864 @@
+"""scripts/bench: every throughput figure of issue 6, in one run, on the same server settings.
+
+Scenarios (each repeated --reps times; medians reported, spread shown):
+  bare          GET a JSON view behind the same server and middleware as the API
+  soldout       purchases refused as sold out
+  reserve       purchases that succeed (unique shoppers, ample stock; each writes PostgreSQL)
+  join/position the waiting room (when apps/waiting_room provides the endpoints)
+  rowlock       the same purchase done with SELECT ... FOR UPDATE in PostgreSQL, no Redis
+  mix           10,000 units, 100,000 attempts from 50,000 shoppers; exactly 10,000 sold
+  raw_lua_wsgi  framework-free WSGI app running the same reserve.lua, same server, same load
+  redis_lua     redis-benchmark running reserve.lua (the physical limit)
+
+Isolation: a redis-server of the bench's own (port --redis-port, no persistence), its own
+PostgreSQL database (BENCH_DATABASE_URL, default flashsale_bench on the shared server), the
+Celery broker set to memory:// so nothing reaches the shared RabbitMQ. It never touches
+the shared Redis or the development database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LIB = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+WRK_SCRIPT = LIB / "wrk_bench.lua"
+RESERVE_LUA = ROOT / "apps" / "inventory" / "lua" / "reserve.lua"
+
+ALL = [
+    "bare",
+    "soldout",
+    "reserve",
+    "join",
+    "position",
+    "rowlock",
+    "mix",
+    "raw_lua_wsgi",
+    "redis_lua",
+]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# ---------------------------------------------------------------------------- environment
+def bench_environment(args) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="flashsale.settings.base",
+        DATABASE_URL=args.database_url,
+        REDIS_URL=f"redis://127.0.0.1:{args.redis_port}/0",
+        REDIS_KEY_PREFIX="bench:",
+        BENCH_ENDPOINTS="1",
+        RATELIMIT_ENABLE="0",
+        DEBUG="0",
+        LOG_LEVEL="WARNING",
+        CELERY_BROKER_URL="memory://",
+        CONN_MAX_AGE="600",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    # DEBUG off (as in production) needs a long secret; the bench's own unless one is set.
+    if len(env.get("SECRET_KEY", "")) < 50:
+        env["SECRET_KEY"] = "bench-only-secret-x7Kq2mP9vR4tW8yZ3nB6cD1fG5hJ0lA-e5Ts8uVw"
+    return env
+
+
+def taskset(cpus: str | None) -> list[str]:
+    return ["taskset", "-c", cpus] if cpus and shutil.which("taskset") else []
+
+
+def start_redis(args, workdir: Path) -> subprocess.Popen:
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    process = subprocess.Popen(
+        [
+            *taskset(args.redis_cpus),
+            binary,
+            "--port",
+            str(args.redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--maxclients",
+            "4096",
+            "--protected-mode",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(port=args.redis_port)
+    for _ in range(100):
+        try:
+            client.ping()
+            return process
+        except redis.ConnectionError:
+            if process.poll() is not None:
+                sys.exit(f"redis-server could not start on port {args.redis_port}")
+            time.sleep(0.05)
+    sys.exit("redis-server did not answer")
+
+
+class Server:
+    """granian with the Procfile's settings (overridable), pinned with taskset."""
+
+    def __init__(self, args, env, app: str, port: int, extra_env: dict | None = None):
+        self.args, self.port = args, port
+        command = [
+            *taskset(args.server_cpus),
+            str(VENV_BIN / "granian"),
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--blocking-threads",
+            str(args.blocking_threads),
+            "--backpressure",
+            str(args.backpressure),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            app,
+        ]
+        self.process = subprocess.Popen(
+            command,
+            cwd=str(ROOT),
+            env={**env, **(extra_env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=open(args.workdir / f"server-{port}.log", "w"),  # noqa: SIM115
+            start_new_session=True,
+        )
+
+    def wait(self, path: str) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log_text = (self.args.workdir / f"server-{self.port}.log").read_text()
+                sys.exit(f"server exited:\n{log_text[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2):
+                    return
+            except OSError as exc:
+                if getattr(exc, "code", None):  # an HTTP error: the server answers
+                    return
+                time.sleep(0.2)
+        sys.exit("server did not start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+# ---------------------------------------------------------------------------- wrk runs
+def run_wrk(
+    args,
+    port: int,
+    *,
+    path: str,
+    method: str = "GET",
+    body: str = "",
+    tokens: Path | None = None,
+    auth: str = "none",
+    quota: int = 0,
+    duration: int | None = None,
+    tag: str = "",
+) -> dict:
+    done_dir = Path(tempfile.mkdtemp(prefix="done-", dir=args.workdir))
+    env = dict(os.environ)
+    env.update(
+        BENCH_METHOD=method,
+        BENCH_PATH=path,
+        BENCH_BODY=body,
+        BENCH_AUTH=auth,
+        BENCH_TOKENS=str(tokens or ""),
+        BENCH_THREADS=str(args.threads),
+        BENCH_QUOTA=str(quota),
+        BENCH_DONE_DIR=str(done_dir),
+        BENCH_TAG=tag or uuid.uuid4().hex[:10],
+    )
+    seconds = duration or (args.max_seconds if quota else args.duration)
+    command = [
+        *taskset(args.wrk_cpus),
+        args.wrk,
+        "-t",
+        str(args.threads),
+        "-c",
+        str(args.connections),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(WRK_SCRIPT),
+        f"http://127.0.0.1:{port}",
+    ]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    if quota:
+        while process.poll() is None:
+            if len(list(done_dir.iterdir())) >= args.threads:
+                process.send_signal(signal.SIGINT)
+                break
+            time.sleep(0.02)
+    out, err = process.communicate()
+    shutil.rmtree(done_dir, ignore_errors=True)
+    line = next((x for x in out.splitlines() if x.startswith("BENCHJSON ")), None)
+    if line is None:
+        sys.exit(f"wrk produced no result:\n{out}\n{err}")
+    result = json.loads(line[len("BENCHJSON ") :])
+    span = max(1, result["last_us"] - result["first_us"]) / 1e6
+    result["seconds"] = span
+    result["rps"] = result["responses"] / span
+    result["p50_ms"] = result["p50_us"] / 1000
+    result["p99_ms"] = result["p99_us"] / 1000
+    return result
+
+
+# ---------------------------------------------------------------------------- fixtures
+def django_setup(env) -> None:
+    os.environ.update(
+        {
+            k: v
+            for k, v in env.items()
+            if k not in os.environ
+            or k
+            in (
+                "DJANGO_SETTINGS_MODULE",
+                "DATABASE_URL",
+                "REDIS_URL",
+                "REDIS_KEY_PREFIX",
+                "BENCH_ENDPOINTS",
+                "RATELIMIT_ENABLE",
+                "DEBUG",
+                "LOG_LEVEL",
+                "CELERY_BROKER_URL",
+            )
+        }
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def prepare_database(env) -> None:
+    subprocess.run([sys.executable, "scripts/ensure_database.py"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+
+
+def shoppers_ready(count: int, workdir: Path) -> tuple[list[int], list[str]]:
+    """``count`` shopper accounts through the real command; their ids and bearer tokens."""
+    import csv
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    out = workdir / "shoppers.csv"
+    call_command("create_shoppers", count, prefix="bench", out=str(out))
+    with open(out) as f:
+        rows = list(csv.DictReader(f))
+    ids = dict(
+        get_user_model().objects.filter(username__startswith="bench").values_list("username", "id")
+    )
+    return [ids[r["username"]] for r in rows], [r["token"] for r in rows]
+
+
+def purchase_credentials(user_ids: list[int], user_tokens: list[str], sale_id: str) -> list[str]:
+    """What a shopper sends as Bearer on the purchase: the admission token when the waiting
+    room issues them (apps.waiting_room.tokens), else the shopper token."""
+    try:
+        from apps.waiting_room.tokens import admission_token_issue
+    except ImportError:
+        return list(user_tokens)
+    return [
+        admission_token_issue(user_id=uid, sale_id=sale_id, lifetime_seconds=3600)[0]
+        for uid in user_ids
+    ]
+
+
+def write_lines(path: Path, lines) -> Path:
+    path.write_text("\n".join(str(x) for x in lines) + "\n")
+    return path
+
+
+def sale_new(inventory: int, *, max_per_user: int = 1, name: str = "Bench drop") -> str:
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from apps.sales.services import product_get_or_create, sale_create, sale_publish
+
+    start = timezone.now() - timedelta(seconds=5)
+    options = {}
+    from apps.sales.models import FlashSale
+
+    field_names = {f.name for f in FlashSale._meta.get_fields()}
+    if "pow_difficulty" in field_names:
+        options["pow_difficulty"] = 0
+    sale = sale_create(
+        product=product_get_or_create(name=name),
+        price=Decimal("49.00"),
+        total_inventory=inventory,
+        start_time=start,
+        end_time=start + timedelta(hours=2),
+        max_per_user=max_per_user,
+        title=f"bench {uuid.uuid4().hex[:6]}",
+        **options,
+    )
+    sale_publish(sale_id=sale.id)
+    return str(sale.id)
+
+
+def sale_counts(sale_id: str) -> dict:
+    from apps.inventory.models import Unit
+    from apps.orders.models import Order
+
+    return {
+        "orders": Order.objects.filter(sale_id=sale_id).count(),
+        "units_taken": Unit.objects.filter(sale_id=sale_id, order__isnull=False).count(),
+    }
+
+
+def sale_audit_verdict(sale_id: str) -> tuple[bool, str]:
+    from apps.inventory.audit import sale_audit
+
+    report = sale_audit(sale_id=sale_id)
+    return report.clean, report.render()
+
+
+# ---------------------------------------------------------------------------- scenarios
+PURCHASE_BODY = '{"quantity": 1}'
+
+
+def scenario_bare(ctx, rep):
+    return run_wrk(ctx.args, ctx.port, path="/api/v1/bench/bare")
+
+
+def scenario_soldout(ctx, rep):
+    sale_id = sale_new(1)
+    first = run_wrk(
+        ctx.args,
+        ctx.port,
+        path=f"/api/v1/flash_sales/{sale_id}/purchase",
+        method="POST",
+        body=PURCHASE_BODY,
+        tokens=ctx.tokens_file("soldout", sale_id, 0, 1),
+        auth="bearer",
+        quota=ctx.args.threads,
+        duration=10,
+    )
+    assert first["statuses"].get("201", 0) == 1, first["statuses"]
+    tokens = ctx.tokens_file("soldout", sale_id, 1, 5000)
+    return run_wrk(
+        ctx.args,
+        ctx.port,
+        path=f"/api/v1/flash_sales/{sale_id}/purchase",
+        method="POST",
+        body=PURCHASE_BODY,
+        tokens=tokens,
+        auth="bearer",
+    )
+
+
+def scenario_reserve(ctx, rep):
+    n = ctx.args.reserve_attempts
+    sale_id = sale_new(n + 1000)
+    tokens = ctx.tokens_file("reserve", sale_id, 0, n)
+    result = run_wrk(
+        ctx.args,
+        ctx.port,
+        path=f"/api/v1/flash_sales/{sale_id}/purchase",
+        method="POST",
+        body=PURCHASE_BODY,
+        tokens=tokens,
+        auth="bearer",
+        quota=n,
+    )
+    result.update(sale_counts(sale_id))
+    return result
+
+
+def scenario_rowlock(ctx, rep):
+    n = ctx.args.rowlock_attempts
+    sale_id = sale_new(n + 1000)
+    tokens = ctx.tokens_file("rowlock", sale_id, 0, n, admission=False)
+    result = run_wrk(
+        ctx.args,
+        ctx.port,
+        path=f"/api/v1/bench/flash_sales/{sale_id}/purchase_rowlock",
+        method="POST",
+        body=PURCHASE_BODY,
+        tokens=tokens,
+        auth="bearer",
+        quota=n,
+    )
+    result.update(sale_counts(sale_id))
+    return result
+
+
+def scenario_mix(ctx, rep):
+    args = ctx.args
+    sale_id = sale_new(args.mix_units)
+    tokens = ctx.tokens_file("mix", sale_id, 0, args.mix_shoppers)
+    result = run_wrk(
+        args,
+        ctx.port,
+        path=f"/api/v1/flash_sales/{sale_id}/purchase",
+        method="POST",
+        body=PURCHASE_BODY,
+        tokens=tokens,
+        auth="bearer",
+        quota=args.mix_attempts,
+    )
+    result.update(sale_counts(sale_id))
+    result["sold"] = result["units_taken"]
+    result["sellout_s"] = (result["last_created_us"] - result["first_us"]) / 1e6
+    clean, report = sale_audit_verdict(sale_id)
+    result["audit_clean"] = clean
+    if not clean:
+        log(report)
+    return result
+
+
+def waiting_room_paths(sale_id: str) -> tuple[str, str] | None:
+    """(join path, position path) when the waiting room's URLs exist."""
+    from django.urls import NoReverseMatch, reverse
+
+    for join_name, position_name in (
+        ("waiting-room-join", "waiting-room-position"),
+        ("join", "position"),
+        ("queue-join", "queue-position"),
+    ):
+        try:
+            return (
+                reverse(join_name, kwargs={"sale_id": sale_id}),
+                reverse(position_name, kwargs={"sale_id": sale_id}),
+            )
+        except NoReverseMatch:
+            continue
+    return None
+
+
+def scenario_join(ctx, rep):
+    sale_id = sale_new(1000)
+    paths = waiting_room_paths(sale_id)
+    if paths is None:
+        return None
+    tokens = ctx.tokens_file("join", sale_id, 0, 50000, admission=False)
+    return run_wrk(
+        ctx.args, ctx.port, path=paths[0], method="POST", body="{}", tokens=tokens, auth="bearer"
+    )
+
+
+def scenario_position(ctx, rep):
+    sale_id = sale_new(1000)
+    paths = waiting_room_paths(sale_id)
+    if paths is None:
+        return None
+    tokens = ctx.tokens_file("position", sale_id, 0, 2000, admission=False)
+    # everyone joins once, then asks for their position
+    run_wrk(
+        ctx.args,
+        ctx.port,
+        path=paths[0],
+        method="POST",
+        body="{}",
+        tokens=tokens,
+        auth="bearer",
+        quota=2000,
+    )
+    return run_wrk(ctx.args, ctx.port, path=paths[1], tokens=tokens, auth="bearer")
+
+
+def scenario_raw_lua_wsgi(ctx, rep):
+    """The mix's workload (10,000 units, 100,000 attempts, 50,000 shoppers) against the
+    framework-free app: a pool primed in Redis like inventory_rebuild does."""
+    import redis
+
+    args = ctx.args
+    client = redis.Redis(port=args.redis_port)
+    prefix = f"bench:raw:{{sale:{uuid.uuid4().hex}}}:"
+    for start in range(0, args.mix_units, 5000):
+        client.sadd(prefix + "free", *range(start, min(args.mix_units, start + 5000)))
+    client.set(prefix + "primed", "1")
+    env = {"RAW_REDIS_URL": f"redis://127.0.0.1:{args.redis_port}/0", "RAW_KEY_PREFIX": prefix}
+    server = Server(
+        args, ctx.env, "scripts.bench_lib.raw_lua_wsgi:application", args.port + 1, extra_env=env
+    )
+    try:
+        server.wait("/")
+        ids = write_lines(args.workdir / "raw_ids.txt", ctx.user_ids[: args.mix_shoppers])
+        result = run_wrk(
+            args,
+            server.port,
+            path="/purchase",
+            method="POST",
+            body=PURCHASE_BODY,
+            tokens=ids,
+            auth="xuser",
+            quota=args.mix_attempts,
+        )
+    finally:
+        server.stop()
+    result["sold"] = args.mix_units - client.scard(prefix + "free")
+    for name in client.scan_iter(match=prefix.replace("{", "\\{").replace("}", "\\}") + "*"):
+        client.delete(name)
+    return result
+
+
+def scenario_redis_lua(ctx, rep):
+    """redis-benchmark calling reserve.lua by SHA, every call a successful reservation (the
+    costliest path): SPOP, HINCRBY, ZADD, HSET, SET of a fresh idempotency record."""
+    import redis
+
+    args = ctx.args
+    client = redis.Redis(port=args.redis_port)
+    n = args.redis_calls
+    prefix = f"bench:rl:{{sale:{uuid.uuid4().hex}}}:"
+    for start in range(0, n + 10000, 10000):
+        client.sadd(prefix + "free", *range(start, start + 10000))
+    client.set(prefix + "primed", "1")
+    sha = client.script_load(RESERVE_LUA.read_text())
+    binary = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
+    command = [
+        *taskset(args.wrk_cpus),
+        binary,
+        "-p",
+        str(args.redis_port),
+        "-c",
+        "50",
+        "-n",
+        str(n),
+        "-r",
+        "100000000",
+        "--csv",
+        "EVALSHA",
+        sha,
+        "6",
+        prefix + "free",
+        prefix + "primed",
+        prefix + "buyers",
+        prefix + "idem:__rand_int__",
+        prefix + "inflight",
+        prefix + "pending",
+        "__rand_int__",
+        "1",
+        "1",
+        "fp",
+        "86400",
+        "0",
+        str(2**52),
+        "o-__rand_int__",
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    client.delete(
+        prefix + "free",
+        prefix + "primed",
+        prefix + "buyers",
+        prefix + "inflight",
+        prefix + "pending",
+    )
+    for name in client.scan_iter(
+        match=prefix.replace("{", "\\{").replace("}", "\\}") + "*", count=10000
+    ):
+        client.delete(name)
+    row = [line for line in out.splitlines() if line.startswith('"EVALSHA')][-1]
+    fields = [x.strip('"') for x in row.split(",")]
+    # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",
+    # "p99_latency_ms","max_latency_ms"
+    return {
+        "rps": float(fields[1]),
+        "p50_ms": float(fields[4]),
+        "p99_ms": float(fields[6]),
+        "responses": n,
+        "statuses": {},
+    }
+
+
+SCENARIOS = {
+    "bare": scenario_bare,
+    "soldout": scenario_soldout,
+    "reserve": scenario_reserve,
+    "join": scenario_join,
+    "position": scenario_position,
+    "rowlock": scenario_rowlock,
+    "mix": scenario_mix,
+    "raw_lua_wsgi": scenario_raw_lua_wsgi,
+    "redis_lua": scenario_redis_lua,
+}
+
+
+class Context:
+    def __init__(self, args, env, user_ids, user_tokens):
+        self.args, self.env = args, env
+        self.port = args.port
+        self.user_ids, self.user_tokens = user_ids, user_tokens
+
+    def tokens_file(self, name, sale_id, start, count, admission=True) -> Path:
+        ids = self.user_ids[start : start + count]
+        toks = self.user_tokens[start : start + count]
+        lines = purchase_credentials(ids, toks, sale_id) if admission else toks
+        return write_lines(self.args.workdir / f"tokens-{name}.txt", lines)
+
+
+# ---------------------------------------------------------------------------- report
+def machine() -> dict:
+    model = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "load_before": os.getloadavg(),
+    }
+
+
+def summarise(results: dict) -> dict:
+    summary = {}
+    for name, reps in results.items():
+        reps = [r for r in reps if r]
+        if not reps:
+            continue
+        rps = [r["rps"] for r in reps]
+        entry = {
+            "rps": statistics.median(rps),
+            "rps_min": min(rps),
+            "rps_max": max(rps),
+            "p50_ms": statistics.median(r["p50_ms"] for r in reps),
+            "p99_ms": statistics.median(r["p99_ms"] for r in reps),
+            "reps": len(reps),
+        }
+        if name in ("mix", "raw_lua_wsgi"):
+            entry["sold"] = [r.get("sold") for r in reps]
+        if name == "mix":
+            entry["sellout_s"] = statistics.median(r["sellout_s"] for r in reps)
+            entry["audit_clean"] = all(r.get("audit_clean") for r in reps)
+        statuses = {}
+        for r in reps:
+            for code, count in r.get("statuses", {}).items():
+                statuses[code] = statuses.get(code, 0) + count
+        entry["statuses"] = statuses
+        errors = {}
+        for r in reps:
+            for kind, count in (r.get("errors") or {}).items():
+                if count:
+                    errors[kind] = errors.get(kind, 0) + count
+        entry["socket_errors"] = errors
+        summary[name] = entry
+    return summary
+
+
+def report(args, summary: dict, info: dict) -> None:
+    print()
+    print(
+        f"machine: {info['cores']} cores, {info['cpu']}, Python {info['python']}, "
+        f"load before {info['load_before'][0]:.2f}"
+    )
+    print(
+        f"server: granian wsgi --workers {args.workers} --blocking-threads "
+        f"{args.blocking_threads} --backpressure {args.backpressure} on cpus "
+        f"{args.server_cpus or 'any'}; wrk -t{args.threads} -c{args.connections} on cpus "
+        f"{args.wrk_cpus or 'any'}; {args.reps} repetition(s)"
+    )
+    print(
+        f"{'scenario':<14}{'req/s':>10}{'min':>10}{'max':>10}{'p50 ms':>9}{'p99 ms':>9}  statuses"
+    )
+    for name in ALL:
+        if name not in summary:
+            print(f"{name:<14}{'n/a':>10}")
+            continue
+        s = summary[name]
+        print(
+            f"{name:<14}{s['rps']:>10.0f}{s['rps_min']:>10.0f}{s['rps_max']:>10.0f}"
+            f"{s['p50_ms']:>9.2f}{s['p99_ms']:>9.2f}  {s['statuses']} {s['socket_errors'] or ''}"
+        )
+    if "mix" in summary:
+        m = summary["mix"]
+        print(
+            f"mix: sold {m['sold']} per repetition, sell-out after {m['sellout_s']:.2f} s "
+            f"(median), audit {'clean' if m['audit_clean'] else 'NOT CLEAN'}"
+        )
+    print()
+
+    def rps(name):
+        return summary.get(name, {}).get("rps")
+
+    for name in ("bare", "soldout", "reserve", "join", "position", "rowlock", "mix"):
+        if rps(name) is not None:
+            print(f"rps {name} {rps(name):.0f}")
+    if "mix" in summary:
+        print(f"p99_ms mix {summary['mix']['p99_ms']:.1f}")
+    if "reserve" in summary:
+        print(f"p99_ms reserve {summary['reserve']['p99_ms']:.1f}")
+    if "mix" in summary:
+        print(f"sold mix {int(statistics.median(summary['mix']['sold']))}")
+    for name in ("raw_lua_wsgi", "redis_lua"):
+        if rps(name) is not None:
+            print(f"rps {name} {rps(name):.0f}")
+    for a, b in (
+        ("soldout", "bare"),
+        ("reserve", "rowlock"),
+        ("mix", "raw_lua_wsgi"),
+        ("join", "bare"),
+    ):
+        if rps(a) and rps(b):
+            print(f"ratio {a}/{b} {rps(a) / rps(b):.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", default=",".join(ALL), help="comma-separated scenarios")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=8, help="seconds per timed run")
+    parser.add_argument("--max-seconds", type=int, default=120, help="cap of counted runs")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", 2)))
+    parser.add_argument(
+        "--blocking-threads", type=int, default=int(os.environ.get("WEB_THREADS", 8))
+    )
+    parser.add_argument(
+        "--backpressure", type=int, default=int(os.environ.get("WEB_BACKPRESSURE", 64))
+    )
+    parser.add_argument("--server-cpus", default=None, help="taskset list for the server")
+    parser.add_argument("--wrk-cpus", default=None, help="taskset list for wrk")
+    parser.add_argument("--redis-cpus", default=None, help="taskset list for redis-server")
+    parser.add_argument("--port", type=int, default=18100)
+    parser.add_argument("--redis-port", type=int, default=16391)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/flashsale_bench"
+        ),
+    )
+    parser.add_argument("--mix-units", type=int, default=10000)
+    parser.add_argument("--mix-attempts", type=int, default=100000)
+    parser.add_argument("--mix-shoppers", type=int, default=50000)
+    parser.add_argument("--reserve-attempts", type=int, default=20000)
+    parser.add_argument("--rowlock-attempts", type=int, default=8000)
+    parser.add_argument("--redis-calls", type=int, default=200000)
+    parser.add_argument("--json", default=None, help="write every figure to this JSON file")
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
+    args = parser.parse_args()
+    if not shutil.which(args.wrk):
+        sys.exit("wrk is missing: apt-get install -y wrk (see .ci/install-system-packages)")
+    names = [n for n in args.only.split(",") if n]
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        sys.exit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+
+    args.workdir = Path(tempfile.mkdtemp(prefix="flashsale-bench-"))
+    env = bench_environment(args)
+    info = machine()
+    redis_process = start_redis(args, args.workdir)
+    server = None
+    try:
+        log(f"database {args.database_url.rsplit('/', 1)[-1]}: migrating")
+        prepare_database(env)
+        django_setup(env)
+        shoppers = max(args.mix_shoppers, args.reserve_attempts, args.rowlock_attempts, 50000)
+        log(f"{shoppers} shoppers")
+        user_ids, user_tokens = shoppers_ready(shoppers, args.workdir)
+        ctx = Context(args, env, user_ids, user_tokens)
+        server = Server(args, env, "flashsale.wsgi:application", args.port)
+        server.wait("/api/v1/bench/bare")
+        results: dict[str, list] = {n: [] for n in names}
+        for rep in range(args.reps):
+            for name in names:
+                if name in ("raw_lua_wsgi", "redis_lua"):
+                    continue
+                result = SCENARIOS[name](ctx, rep)
+                results[name].append(result)
+                if result:
+                    log(
+                        f"rep {rep + 1} {name}: {result['rps']:.0f} req/s, p50 "
+                        f"{result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+                        f"{result['statuses']}"
+                        + (f", sold {result.get('sold')}" if "sold" in result else "")
+                    )
+                else:
+                    log(f"rep {rep + 1} {name}: not available")
+        server.stop()
+        server = None
+        for rep in range(args.reps):
+            for name in ("raw_lua_wsgi", "redis_lua"):
+                if name in names:
+                    result = SCENARIOS[name](ctx, rep)
+                    results[name].append(result)
+                    log(
+                        f"rep {rep + 1} {name}: {result['rps']:.0f} req/s, p99 "
+                        f"{result['p99_ms']:.1f} ms"
+                    )
+        summary = summarise(results)
+        info["load_after"] = os.getloadavg()
+        report(args, summary, info)
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps(
+                    {
+                        "machine": info,
+                        "args": {k: str(v) for k, v in vars(args).items()},
+                        "summary": summary,
+                        "runs": results,
+                    },
+                    indent=1,
+                    default=str,
+                )
+            )
+        if "mix" in summary and any(s != args.mix_units for s in summary["mix"]["sold"]):
+            sys.exit("FAIL: mix did not sell exactly the stock")
+    finally:
+        if server:
+            server.stop()
+        redis_process.kill()
+        redis_process.wait()
+        shutil.rmtree(args.workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
