@@ -1,8 +1,31 @@
-"""Bot screening hooks called by the waiting room (filled in by the protection work)."""
+"""Bot screening for waiting-room joins, and recording what it found.
+
+``join_screen`` runs in this order, cheapest refusal first: block list (two SISMEMBERs),
+honeypot, proof of work (one hash and a SET NX), then the scored signals. Refusals write
+nothing to PostgreSQL: flags are recorded by a Celery task, once per shopper and sale a
+minute.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import time
 from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import F
+from django.db.models.functions import Greatest, Now
+
+from apps.core.errors import Forbidden
+from apps.core.redis import RedisError, get_redis, sale_key
+
+from . import pow
+from .blocklist import is_blocked
+from .models import FlaggedAddress, FlaggedShopper
+from .scoring import request_score
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -15,9 +38,150 @@ class JoinVerdict:
     reasons: list[str] = field(default_factory=list)
 
 
-def join_screen(*, request, sale, user_id: int, body: dict) -> JoinVerdict:
-    """Screen a waiting-room join (proof of work, bot signals, block list).
+@dataclass(frozen=True)
+class SaleProtection:
+    pow_difficulty: int
+    bot_policy: str
+    bot_threshold: int
 
-    Raises an ApplicationError (403/400) to refuse outright; returns a verdict otherwise.
+
+class Blocked(Forbidden):
+    code = "blocked"
+
+
+class BotSuspected(Forbidden):
+    code = "bot_suspected"
+
+
+def client_ip(request) -> str:
+    """REMOTE_ADDR, or the address the n-th trusted proxy saw (TRUSTED_PROXY_COUNT)."""
+    count = settings.TRUSTED_PROXY_COUNT
+    if count > 0:
+        forwarded = [
+            p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()
+        ]
+        if len(forwarded) >= count:
+            return forwarded[-count]
+    return request.META.get("REMOTE_ADDR", "") or "0.0.0.0"
+
+
+_protection_memory: dict[str, tuple[float, SaleProtection]] = {}
+
+
+def sale_protection(sale) -> SaleProtection:
+    """The sale's bot settings: from the model when given one, else process memory, Redis
+    (5 s) and PostgreSQL."""
+    if hasattr(sale, "pow_difficulty"):
+        return SaleProtection(sale.pow_difficulty, sale.bot_policy, sale.bot_threshold)
+    sale_id = str(getattr(sale, "id", sale))
+    now = time.monotonic()
+    cached = _protection_memory.get(sale_id)
+    if cached and cached[0] > now:
+        return cached[1]
+    cache_key = sale_key(sale_id, "protection")
+    value = None
+    try:
+        raw = get_redis().get(cache_key)
+        if raw:
+            value = SaleProtection(**json.loads(raw))
+    except RedisError:
+        raw = None
+    if value is None:
+        from apps.sales.models import FlashSale
+
+        row = (
+            FlashSale.objects.filter(id=sale_id)
+            .values("pow_difficulty", "bot_policy", "bot_threshold")
+            .first()
+        )
+        if row is None:
+            from apps.core.errors import NotFound
+
+            raise NotFound("No such sale.", code="sale_not_found")
+        value = SaleProtection(**row)
+        try:
+            get_redis().set(cache_key, json.dumps(row), ex=5)
+        except RedisError:
+            pass
+    _protection_memory[sale_id] = (now + 1.0, value)
+    return value
+
+
+def join_screen(*, request, sale, user_id: int, body: dict) -> JoinVerdict:
+    """Screen a waiting-room join (block list, honeypot, proof of work, bot signals).
+
+    Raises an ApplicationError (403) to refuse; returns a verdict otherwise. With the sale's
+    ``back_of_queue`` policy a suspect is let in with ``back_of_queue=True``.
     """
-    return JoinVerdict()
+    from apps.sales.models import BotPolicy
+
+    sale_id = str(getattr(sale, "id", sale))
+    ip = client_ip(request)
+    blocked = is_blocked(user_id=user_id, ip=ip)
+    if blocked:
+        raise Blocked(
+            "This account is blocked from our sales. If you think this is a mistake, "
+            "contact support."
+            if blocked == "user"
+            else "Requests from your network are blocked. Contact support if this is a mistake."
+        )
+    protection = sale_protection(sale)
+    score = request_score(request=request, sale_id=sale_id, user_id=user_id, ip=ip, body=body)
+    if "honeypot" in score.reasons:
+        flag_later(user_id=user_id, ip=ip, sale_id=sale_id, score=100, reasons=score.reasons)
+        raise BotSuspected("This request looks automated.", extra={"reasons": ["honeypot"]})
+    pow.pow_verify(
+        sale_id=sale_id,
+        required=protection.pow_difficulty,
+        challenge=body.get("challenge"),
+        nonce=body.get("nonce"),
+    )
+    suspect = score.value >= protection.bot_threshold
+    if suspect:
+        flag_later(
+            user_id=user_id, ip=ip, sale_id=sale_id, score=score.value, reasons=score.reasons
+        )
+        if protection.bot_policy == BotPolicy.REFUSE:
+            raise BotSuspected(
+                "This request looks automated. Open the sale page in a browser to join.",
+                extra={"score": score.value, "reasons": score.reasons},
+            )
+        if protection.bot_policy == BotPolicy.BACK_OF_QUEUE:
+            return JoinVerdict(back_of_queue=True, score=score.value, reasons=score.reasons)
+    return JoinVerdict(score=score.value, reasons=score.reasons)
+
+
+def flag_later(*, user_id: int, ip: str, sale_id: str, score: int, reasons: list[str]) -> None:
+    """Record a flag through Celery, once per shopper and sale a minute (no PostgreSQL write
+    on the refusal path)."""
+    try:
+        if not get_redis().set(sale_key(sale_id, "bot", "flagged", user_id), 1, nx=True, ex=60):
+            return
+    except RedisError:
+        return
+    try:
+        from .tasks import record_flag
+
+        record_flag.delay(user_id, ip, sale_id, score, reasons)
+    except Exception:  # the broker being down must not change the verdict
+        logger.warning("could not queue the bot flag of user %s", user_id)
+
+
+def flag_record(
+    *, user_id: int, ip: str, sale_id: str | None, score: int, reasons: list[str]
+) -> None:
+    """Upsert the shopper's and the address's flag (safe to run twice)."""
+    for model, lookup in ((FlaggedShopper, {"user_id": user_id}), (FlaggedAddress, {"ip": ip})):
+        if not lookup.get("user_id", lookup.get("ip")):
+            continue
+        model.objects.get_or_create(**lookup)
+        changes = {
+            "score": Greatest(F("score"), score),
+            "reasons": sorted(set(reasons)),
+            "times_flagged": F("times_flagged") + 1,
+            "last_sale_id": sale_id,
+            "last_seen": Now(),
+        }
+        if model is FlaggedShopper:
+            changes["last_ip"] = ip or None
+        model.objects.filter(**lookup).update(**changes)

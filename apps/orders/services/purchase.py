@@ -128,10 +128,13 @@ def order_reserve(
                 order_id=order_id,
             )
         except RedisError as exc:
-            logger.warning("redis unavailable for purchase: %s", exc)
-            raise ServiceUnavailable(
-                "Inventory is briefly unavailable; try again.", code="inventory_unavailable"
-            ) from None
+            # Degraded mode: PostgreSQL alone guards, at a capped concurrency.
+            logger.warning("redis unavailable for purchase, degraded mode: %s", exc)
+            from .degraded import order_reserve_degraded
+
+            return order_reserve_degraded(
+                sale=sale, user_id=user_id, quantity=quantity, idempotency_key=idempotency_key
+            )
         if result.outcome != "NOT_PRIMED":
             break
         try:

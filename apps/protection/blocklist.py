@@ -1,0 +1,95 @@
+"""The block list: PostgreSQL keeps the admin's decisions, Redis answers in O(1)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from apps.core.redis import RedisError, get_redis, key
+
+from .models import FlaggedAddress, FlaggedShopper
+
+USERS = key("protection", "blocked", "users")
+IPS = key("protection", "blocked", "ips")
+LOADED = key("protection", "blocked", "loaded")
+
+
+def blocklist_restore() -> None:
+    """Copy PostgreSQL's block list into Redis (after Redis lost it)."""
+    users = [
+        str(u)
+        for u in FlaggedShopper.objects.filter(blocked=True).values_list("user_id", flat=True)
+    ]
+    ips = list(FlaggedAddress.objects.filter(blocked=True).values_list("ip", flat=True))
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.delete(USERS, IPS)
+    if users:
+        pipe.sadd(USERS, *users)
+    if ips:
+        pipe.sadd(IPS, *ips)
+    pipe.set(LOADED, 1)
+    pipe.execute()
+
+
+def is_blocked(*, user_id: int | None, ip: str | None) -> str | None:
+    """ "user" or "ip" when blocked, else None. Two SISMEMBERs; PostgreSQL when Redis is down
+    (degraded mode already runs on PostgreSQL) or has lost the list."""
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.exists(LOADED)
+        pipe.sismember(USERS, str(user_id or ""))
+        pipe.sismember(IPS, ip or "")
+        loaded, user_blocked, ip_blocked = pipe.execute()
+        if not loaded:
+            blocklist_restore()
+            return is_blocked(user_id=user_id, ip=ip) if _restored_once() else None
+    except RedisError:
+        user_blocked = bool(
+            user_id and FlaggedShopper.objects.filter(user_id=user_id, blocked=True).exists()
+        )
+        ip_blocked = bool(ip and FlaggedAddress.objects.filter(ip=ip, blocked=True).exists())
+    if user_blocked:
+        return "user"
+    if ip_blocked:
+        return "ip"
+    return None
+
+
+def _restored_once() -> bool:
+    try:
+        return bool(get_redis().exists(LOADED))
+    except RedisError:
+        return False
+
+
+@transaction.atomic
+def shoppers_block(*, user_ids: list[int], reason: str = "blocked by an admin") -> None:
+    for user_id in user_ids:
+        FlaggedShopper.objects.update_or_create(
+            user_id=user_id, defaults={"blocked": True, "blocked_reason": reason}
+        )
+    transaction.on_commit(blocklist_restore)
+
+
+@transaction.atomic
+def shoppers_clear(*, user_ids: list[int]) -> None:
+    FlaggedShopper.objects.filter(user_id__in=user_ids).update(
+        blocked=False, blocked_reason="", score=0, reasons=[]
+    )
+    transaction.on_commit(blocklist_restore)
+
+
+@transaction.atomic
+def addresses_block(*, ips: list[str], reason: str = "blocked by an admin") -> None:
+    for ip in ips:
+        FlaggedAddress.objects.update_or_create(
+            ip=ip, defaults={"blocked": True, "blocked_reason": reason}
+        )
+    transaction.on_commit(blocklist_restore)
+
+
+@transaction.atomic
+def addresses_clear(*, ips: list[str]) -> None:
+    FlaggedAddress.objects.filter(ip__in=ips).update(
+        blocked=False, blocked_reason="", score=0, reasons=[]
+    )
+    transaction.on_commit(blocklist_restore)

@@ -1,0 +1,80 @@
+"""Liveness and readiness for a load balancer."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.views.decorators.http import require_GET
+
+from apps.core.http import json_response
+from apps.core.redis import RedisError, get_redis
+
+_cache: dict[str, tuple[float, dict]] = {}
+
+
+@require_GET
+def healthz(request):
+    """Liveness: the process answers. Never touches a dependency."""
+    return json_response({"status": "ok"})
+
+
+def _timed(check) -> dict:
+    started = time.perf_counter()
+    try:
+        check()
+    except Exception as exc:  # each dependency reports its own failure
+        return {"ok": False, "error": exc.__class__.__name__, "ms": _ms(started)}
+    return {"ok": True, "ms": _ms(started)}
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _postgres() -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        connection.close_if_unusable_or_obsolete()
+        raise
+
+
+def _redis() -> None:
+    try:
+        get_redis().ping()
+    except RedisError:
+        raise
+
+
+def _broker() -> None:
+    from kombu import Connection
+
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=1) as conn:
+        conn.ensure_connection(max_retries=1, timeout=1)
+
+
+def readiness() -> dict:
+    """Each dependency's state, cached for a second so probes cannot load them."""
+    cached = _cache.get("ready")
+    now = time.monotonic()
+    if cached and cached[0] > now:
+        return cached[1]
+    checks = {"postgres": _timed(_postgres), "redis": _timed(_redis), "broker": _timed(_broker)}
+    required = settings.READINESS_REQUIRED
+    if required:
+        ready = all(checks[name]["ok"] for name in required if name in checks)
+    else:
+        ready = checks["postgres"]["ok"] or checks["redis"]["ok"]
+    state = "ok" if all(c["ok"] for c in checks.values()) else ("degraded" if ready else "down")
+    body = {"status": state, "ready": ready, "checks": checks}
+    _cache["ready"] = (now + 1.0, body)
+    return body
+
+
+@require_GET
+def readyz(request):
+    body = readiness()
+    return json_response(body, status=200 if body["ready"] else 503)

@@ -1,0 +1,156 @@
+"""One protection middleware for every endpoint (rate limits, block list, load shedding,
+the page-load cookies the bot screen reads), and the security headers."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+from django.conf import settings
+
+from apps.core.authentication import bearer_token
+from apps.core.errors import ApplicationError, ServiceUnavailable
+from apps.core.http import error_response
+from apps.core.tokens import AUDIENCE_SHOPPER, TokenInvalid, token_decode
+
+from . import ratelimits
+from .scoring import DEVICE_COOKIE, SEEN_COOKIE, cookie_sign
+
+_BLOCKABLE = {"join", "purchase", "checkout", "challenge"}
+_COOKIE_AGE = 30 * 24 * 3600
+
+
+class RateLimited(ApplicationError):
+    status, code = 429, "rate_limited"
+
+
+class Overloaded(ServiceUnavailable):
+    code = "overloaded"
+
+
+def token_user_id(request) -> int | None:
+    """The verified shopper id of a Bearer token, or None (the view says why it is bad)."""
+    token = bearer_token(request.META.get("HTTP_AUTHORIZATION", ""))
+    if token is None:
+        return None
+    try:
+        return int(token_decode(token, audience=AUDIENCE_SHOPPER)["sub"])
+    except (TokenInvalid, ValueError, KeyError):
+        return None
+
+
+class ProtectionMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.purchase_slots = threading.BoundedSemaphore(max(1, settings.PURCHASE_INFLIGHT_CAP))
+
+    def __call__(self, request):
+        from .services import client_ip
+
+        rule = ratelimits.rule_for(request)
+        if rule is None:
+            return self._page(request, self.get_response(request))
+        ip = client_ip(request)
+        user_id = token_user_id(request)
+        limited = ratelimits.check(request, rule, user_id=user_id, ip=ip)
+        if limited:
+            return error_response(
+                RateLimited(
+                    f"Too many requests ({limited.scope} limit on {rule.group}); "
+                    f"retry in {limited.retry_after} s.",
+                    headers={"Retry-After": str(limited.retry_after)},
+                    extra={"retry_after": limited.retry_after},
+                )
+            )
+        if rule.group in _BLOCKABLE and request.method == "POST":
+            from .blocklist import is_blocked
+            from .services import Blocked
+
+            if is_blocked(user_id=user_id, ip=ip):
+                return error_response(
+                    Blocked("You are blocked from our sales. Contact support if this is a mistake.")
+                )
+        if rule.group != "purchase":
+            return self.get_response(request)
+        return self._purchase(request)
+
+    def _purchase(self, request):
+        from apps.orders.services.degraded import fast_path_state
+
+        if not self.purchase_slots.acquire(blocking=False):
+            return error_response(
+                Overloaded("Too many purchases at this moment; try again.", retry_after=1)
+            )
+        try:
+            if fast_path_state() == "resyncing":
+                return error_response(
+                    ServiceUnavailable(
+                        "Inventory is being resynchronised; try again.",
+                        code="inventory_resyncing",
+                        retry_after=1,
+                    )
+                )
+            return self.get_response(request)
+        finally:
+            self.purchase_slots.release()
+
+    def _page(self, request, response):
+        """Pages set the cookies the bot screen reads: when a page was first loaded, and a
+        device id (both signed)."""
+        if (
+            request.method == "GET"
+            and response.status_code == 200
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            if SEEN_COOKIE not in request.COOKIES:
+                response.set_cookie(
+                    SEEN_COOKIE,
+                    cookie_sign(f"{time.time():.3f}"),
+                    max_age=_COOKIE_AGE,
+                    httponly=True,
+                    samesite="Lax",
+                    secure=settings.SESSION_COOKIE_SECURE,
+                )
+            if DEVICE_COOKIE not in request.COOKIES:
+                response.set_cookie(
+                    DEVICE_COOKIE,
+                    cookie_sign(uuid.uuid4().hex),
+                    max_age=365 * 24 * 3600,
+                    httponly=True,
+                    samesite="Lax",
+                    secure=settings.SESSION_COOKIE_SECURE,
+                )
+        return response
+
+
+def content_security_policy(path: str) -> str:
+    ws = settings.WS_PUBLIC_URL.rstrip("/")
+    if path.startswith("/api/docs"):
+        # The API docs page loads Redoc from its CDN.
+        return (
+            "default-src 'self'; script-src 'self' https://cdn.jsdelivr.net; "
+            "style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; "
+            "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:; "
+            "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
+        )
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; font-src 'self'; worker-src 'self' blob:; "
+        f"connect-src 'self' {ws}; frame-ancestors 'none'; base-uri 'self'; "
+        "form-action 'self'; object-src 'none'"
+    )
+
+
+class SecurityHeadersMiddleware:
+    """The Content Security Policy (Django 5.2 has none built in) and Permissions-Policy;
+    HSTS, nosniff, Referrer-Policy and X-Frame-Options come from Django's own middleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", content_security_policy(request.path))
+        response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        return response
