@@ -182,3 +182,90 @@ LOGGING = {
 # BENCH_ENDPOINTS=1 mounts the bench-only views (apps/orders/bench_urls.py): a bare JSON view
 # and the row-lock purchase baseline. scripts/bench sets it on its own server; never in prod.
 BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
+
+# --- Protection (issue 5): rate limits, bots, load shedding, degraded modes, headers ---------
+# django-ratelimit's own switch; RATELIMIT_ENABLE=0 for load tests run from one address.
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+RATELIMIT_USE_CACHE = "default"
+# Per endpoint group: "user" and "ip" rates (django-ratelimit syntax); the first matching
+# rule applies. RATE_LIMITS_JSON (a JSON object) overrides rates by group, e.g.
+# '{"challenge": {"ip": "3/m"}}'.
+RATE_LIMITS = {
+    "token": {"path": r"^/api/v1/auth/token/?$", "methods": ["POST"], "ip": "20/m"},
+    "challenge": {"path": r"^/api/v1/flash_sales/[^/]+/challenge/?$", "user": "5/s", "ip": "60/s"},
+    "position": {
+        "path": r"^/api/v1/flash_sales/[^/]+/waiting_room(/.*)?$",
+        "methods": ["GET", "HEAD"],
+        "user": "4/s",
+        "ip": "400/s",
+    },
+    "join": {
+        "path": r"^/api/v1/flash_sales/[^/]+/waiting_room(/.*)?$",
+        "user": "10/s",
+        "ip": "100/s",
+    },
+    "purchase": {"path": r"^/api/v1/flash_sales/[^/]+/purchase/?$", "user": "10/s", "ip": "200/s"},
+    "checkout": {"path": r"^/api/v1/(orders|payments)/", "user": "10/s", "ip": "200/s"},
+    "api": {"path": r"^/api/", "user": "10/s", "ip": "300/s"},
+}
+for _group, _override in env.json("RATE_LIMITS_JSON", default={}).items():
+    RATE_LIMITS.setdefault(_group, {"path": r"^$"}).update(_override)
+# Client address: REMOTE_ADDR, or the n-th address from the right of X-Forwarded-For when
+# n trusted proxies (nginx, a load balancer) stand in front.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Load shedding: purchases in flight per process; past it, 503 at once.
+PURCHASE_INFLIGHT_CAP = env.int("PURCHASE_INFLIGHT_CAP", default=64)
+# Degraded mode (Redis down): purchases through PostgreSQL's guard, at most this many at once
+# per process.
+DEGRADED_PURCHASE_CONCURRENCY = env.int("DEGRADED_PURCHASE_CONCURRENCY", default=4)
+# Waiting for a database connection: an opt-in psycopg pool whose timeout caps the wait.
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
+if DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": min(2, DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": env.float("DB_POOL_TIMEOUT", default=0.5),
+    }
+# Bots: proof of work and scoring.
+POW_CHALLENGE_SECONDS = env.int("POW_CHALLENGE_SECONDS", default=300)
+BOT_ACCOUNTS_PER_IP = env.int("BOT_ACCOUNTS_PER_IP", default=5)
+BOT_ACCOUNTS_PER_DEVICE = env.int("BOT_ACCOUNTS_PER_DEVICE", default=2)
+BOT_MIN_PAGE_SECONDS = env.float("BOT_MIN_PAGE_SECONDS", default=1.0)
+# Readiness: the dependencies whose loss takes this process out of the load balancer. By
+# default none alone does (purchases degrade without Redis; pages render from cache without
+# PostgreSQL); the process is unready only when all of them are gone.
+READINESS_REQUIRED = env.list("READINESS_REQUIRED", default=[])
+# Security headers.
+WS_PUBLIC_URL = globals().get("WS_PUBLIC_URL") or env("WS_PUBLIC_URL", default="ws://127.0.0.1:8001")
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+MIDDLEWARE.insert(0, "apps.protection.middleware.SecurityHeadersMiddleware")
+MIDDLEWARE.insert(2, "apps.protection.middleware.ProtectionMiddleware")
+CELERY_BEAT_SCHEDULE["resync-degraded-inventory"] = {
+    "task": "protection.resync_degraded_inventory",
+    "schedule": 5.0,
+}
+# Refuse to start in production with a default or short SECRET_KEY.
+_DEFAULT_SECRET_KEYS = {"dev-insecure-secret-key-change-me", "change-me", "secret"}
+if not DEBUG and (
+    SECRET_KEY in _DEFAULT_SECRET_KEYS
+    or SECRET_KEY.startswith("django-insecure")
+    or len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 5
+):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "DEBUG is off and SECRET_KEY is a default or shorter than 50 characters; "
+        "set SECRET_KEY to a long random value."
+    )
+# --- end protection ----------------------------------------------------------------------------
