@@ -7,15 +7,18 @@ from rest_framework.views import APIView
 from apps.core.errors import NotFound
 from apps.inventory.services import units_left
 
-from .selectors import sale_get, sales_upcoming_or_live
+from .selectors import SaleSnapshot, sale_snapshot, sale_snapshots_upcoming_or_live
 from .services import sale_phase
+
+# Sale data is the same for everyone and changes rarely: a CDN may keep it this long.
+PUBLIC_MAX_AGE = 1
 
 
 class SaleOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    title = serializers.CharField(source="__str__")
+    title = serializers.CharField()
     product_id = serializers.UUIDField()
-    product_name = serializers.CharField(source="product.name")
+    product_name = serializers.CharField()
     price = serializers.DecimalField(max_digits=10, decimal_places=2)
     currency = serializers.CharField()
     total_inventory = serializers.IntegerField()
@@ -28,12 +31,32 @@ class SaleOutputSerializer(serializers.Serializer):
     server_time = serializers.DateTimeField()
 
 
-def sale_output(sale, now) -> dict:
+def sale_output(sale: SaleSnapshot, now) -> dict:
+    """From the cached snapshot and Redis's unit count: no database query."""
     left = units_left(sale_id=sale.id)
-    sale.remaining_inventory = left
-    sale.phase = sale_phase(sale, units_left=left, now=now)
-    sale.server_time = now
-    return SaleOutputSerializer(sale).data
+    return SaleOutputSerializer(
+        {
+            "id": sale.id,
+            "title": sale.title,
+            "product_id": sale.product_id,
+            "product_name": sale.product_name,
+            "price": sale.unit_price,
+            "currency": sale.currency,
+            "total_inventory": sale.total_inventory,
+            "remaining_inventory": left,
+            "start_time": sale.start_time,
+            "end_time": sale.end_time,
+            "max_per_user": sale.max_per_user,
+            "status": sale.status,
+            "phase": sale_phase(sale, units_left=left, now=now),
+            "server_time": now,
+        }
+    ).data
+
+
+def _public(response: Response) -> Response:
+    response["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE}"
+    return response
 
 
 class SaleListApi(APIView):
@@ -44,7 +67,7 @@ class SaleListApi(APIView):
     @extend_schema(responses={200: SaleOutputSerializer(many=True)}, auth=[])
     def get(self, request):
         now = timezone.now()
-        return Response([sale_output(s, now) for s in sales_upcoming_or_live()[:100]])
+        return _public(Response([sale_output(s, now) for s in sale_snapshots_upcoming_or_live()]))
 
 
 class SaleDetailApi(APIView):
@@ -54,7 +77,7 @@ class SaleDetailApi(APIView):
 
     @extend_schema(responses={200: SaleOutputSerializer}, auth=[])
     def get(self, request, sale_id):
-        sale = sale_get(sale_id=sale_id)
+        sale = sale_snapshot(sale_id)
         if sale is None:
             raise NotFound("No such sale.", code="sale_not_found")
-        return Response(sale_output(sale, timezone.now()))
+        return _public(Response(sale_output(sale, timezone.now())))

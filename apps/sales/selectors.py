@@ -5,19 +5,26 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import random
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
-from apps.core.redis import RedisError, get_redis
+from apps.core.redis import RedisError, get_redis, key
 from apps.inventory.keys import sale_keys
 
 from .models import FlashSale, SaleStatus
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,10 @@ class SaleSnapshot:
     pre_queue_minutes: int
     admission_rate: int
     admission_token_seconds: int
+    # For the pages (defaults keep snapshots cached by an older release readable).
+    description: str = ""
+    image_url: str = ""
+    list_price: str | None = None
 
     @property
     def is_open_for_orders(self) -> bool:
@@ -55,6 +66,19 @@ class SaleSnapshot:
     @property
     def ends_at(self) -> datetime:
         return datetime.fromtimestamp(self.ends_ms / 1000, tz=UTC)
+
+    # The model's names, so sale_phase() and templates take a snapshot like a FlashSale.
+    @property
+    def start_time(self) -> datetime:
+        return self.starts_at
+
+    @property
+    def end_time(self) -> datetime:
+        return self.ends_at
+
+    @property
+    def queue_opens_ms(self) -> int:
+        return self.starts_ms - self.pre_queue_minutes * 60_000
 
 
 def _ms(value: datetime) -> int:
@@ -78,52 +102,215 @@ def snapshot_from_sale(sale: FlashSale) -> SaleSnapshot:
         pre_queue_minutes=sale.pre_queue_minutes,
         admission_rate=sale.admission_rate,
         admission_token_seconds=sale.admission_token_seconds,
+        description=sale.product.description,
+        image_url=sale.product.image_url,
+        list_price=None if sale.product.list_price is None else str(sale.product.list_price),
     )
 
 
-_memory: dict[str, tuple[float, SaleSnapshot | None]] = {}
-_MISSING_SECONDS = 5.0
+# The sale cache, in three layers so that the start second cannot stampede PostgreSQL:
+# 1. process memory for SALE_SNAPSHOT_SECONDS, filled by one thread per process at a time
+#    (the others wait for that thread and take its result);
+# 2. Redis, written when a sale is saved/started/ended and re-warmed by a beat task before the
+#    start; an entry older than SALE_CACHE_FRESH_SECONDS is refreshed by the one request that
+#    wins a short Redis lock while everybody else keeps serving the entry they have;
+# 3. PostgreSQL, read only by that lock's winner (or, when the entry is missing entirely, by
+#    the winner while the others poll Redis for its result for up to SALE_CACHE_WAIT_SECONDS).
+_memory: dict[str, tuple[float, float, SaleSnapshot | None]] = {}
+_MISSING_SECONDS = 5
+_REFRESH_LOCK_MS = 3000
+_flights: dict[str, threading.Lock] = {}
+_flights_guard = threading.Lock()
+_RELEASE_IF_OWNER = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
 
 
 def sale_snapshot_forget(sale_id: object) -> None:
     _memory.pop(str(sale_id), None)
 
 
+def _refresh_lock_key(sale_id: str) -> str:
+    return sale_keys(sale_id).meta + ":refresh-lock"
+
+
+def _upcoming_key() -> str:
+    return key("sales", "upcoming")
+
+
+def _encode(snapshot: SaleSnapshot | None) -> str:
+    body = asdict(snapshot) if snapshot else {"missing": True}
+    body["cached_at_ms"] = int(time.time() * 1000)
+    return json.dumps(body)
+
+
+def _decode(raw: bytes | str) -> tuple[SaleSnapshot | None, int]:
+    body = json.loads(raw)
+    cached_at_ms = int(body.pop("cached_at_ms", 0))
+    if body.get("missing"):
+        return None, cached_at_ms
+    known = SaleSnapshot.__dataclass_fields__
+    return SaleSnapshot(**{k: v for k, v in body.items() if k in known}), cached_at_ms
+
+
 def sale_snapshot_store(snapshot: SaleSnapshot) -> None:
     """Publish the snapshot to Redis for every process (called when a sale is saved)."""
-    get_redis().set(sale_keys(snapshot.id).meta, json.dumps(asdict(snapshot)))
+    redis = get_redis()
+    pipe = redis.pipeline(transaction=False)
+    pipe.set(sale_keys(snapshot.id).meta, _encode(snapshot), ex=settings.SALE_CACHE_TTL_SECONDS)
+    pipe.delete(_upcoming_key())
+    pipe.execute()
     _memory.pop(snapshot.id, None)
+
+
+def _load_from_database(sale_id: str) -> SaleSnapshot | None:
+    sale = FlashSale.objects.select_related("product").filter(id=sale_id).first()
+    return snapshot_from_sale(sale) if sale else None
+
+
+def _load_and_store(sale_id: str) -> SaleSnapshot | None:
+    snapshot = _load_from_database(sale_id)
+    with contextlib.suppress(RedisError):
+        if snapshot is None:
+            get_redis().set(sale_keys(sale_id).meta, _encode(None), ex=_MISSING_SECONDS)
+        else:
+            sale_snapshot_store(snapshot)
+    return snapshot
+
+
+def _with_refresh_lock(lock_key: str, load: Callable[[], object]) -> tuple[bool, object]:
+    """Run ``load`` if this request wins the refresh lock; (won, result)."""
+    redis = get_redis()
+    token = uuid.uuid4().hex
+    if not redis.set(lock_key, token, nx=True, px=_REFRESH_LOCK_MS):
+        return False, None
+    try:
+        return True, load()
+    finally:
+        with contextlib.suppress(RedisError):
+            redis.eval(_RELEASE_IF_OWNER, 1, lock_key, token)
+
+
+def _snapshot_shared(sale_id: str) -> SaleSnapshot | None:
+    """Layers 2 and 3: Redis, and PostgreSQL by one request at a time."""
+    redis = get_redis()
+    try:
+        raw = redis.get(sale_keys(sale_id).meta)
+    except RedisError:
+        # Redis is down: each process still asks PostgreSQL at most once per memory period.
+        return _load_from_database(sale_id)
+    if raw:
+        snapshot, cached_at_ms = _decode(raw)
+        age_ms = time.time() * 1000 - cached_at_ms
+        if snapshot is not None and age_ms > settings.SALE_CACHE_FRESH_SECONDS * 1000:
+            with contextlib.suppress(RedisError):
+                won, fresh = _with_refresh_lock(
+                    _refresh_lock_key(sale_id), lambda: _load_and_store(sale_id)
+                )
+                if won:
+                    return fresh
+        return snapshot
+    deadline = time.monotonic() + settings.SALE_CACHE_WAIT_SECONDS
+    while True:
+        try:
+            won, snapshot = _with_refresh_lock(
+                _refresh_lock_key(sale_id), lambda: _load_and_store(sale_id)
+            )
+            if won:
+                return snapshot
+            time.sleep(0.01 + random.random() * 0.02)
+            raw = redis.get(sale_keys(sale_id).meta)
+        except RedisError:
+            return _load_from_database(sale_id)
+        if raw:
+            return _decode(raw)[0]
+        if time.monotonic() > deadline:
+            logger.warning("sale cache for %s not filled in time; reading PostgreSQL", sale_id)
+            return _load_from_database(sale_id)
+
+
+def _flight(sale_id: str) -> threading.Lock:
+    lock = _flights.get(sale_id)
+    if lock is None:
+        with _flights_guard:
+            lock = _flights.setdefault(sale_id, threading.Lock())
+    return lock
 
 
 def sale_snapshot(sale_id: str) -> SaleSnapshot | None:
     """The sale's snapshot, or None when no such sale exists."""
     try:
-        uuid.UUID(str(sale_id))
+        sale_id = str(uuid.UUID(str(sale_id)))
     except ValueError:
         return None
-    now = time.monotonic()
+    asked_at = time.monotonic()
     cached = _memory.get(sale_id)
-    if cached and cached[0] > now:
-        return cached[1]
-    snapshot = None
-    raw = None
+    if cached and cached[0] > asked_at:
+        return cached[2]
+    with _flight(sale_id):
+        # Another thread of this process may have fetched it while this one waited.
+        cached = _memory.get(sale_id)
+        if cached and (cached[0] > time.monotonic() or cached[1] >= asked_at):
+            return cached[2]
+        snapshot = _snapshot_shared(sale_id)
+        stored_at = time.monotonic()
+        lifetime = settings.SALE_SNAPSHOT_SECONDS if snapshot else _MISSING_SECONDS
+        _memory[sale_id] = (stored_at + lifetime, stored_at, snapshot)
+        return snapshot
+
+
+def sale_ids_upcoming_or_live() -> list[str]:
+    """Ids of upcoming and live sales, soonest first, through the same stampede-proof cache
+    (a list of ids; each sale's data comes from its own snapshot)."""
+    redis = get_redis()
     try:
-        raw = get_redis().get(sale_keys(sale_id).meta)
+        raw = redis.get(_upcoming_key())
     except RedisError:
         raw = None
     if raw:
-        snapshot = SaleSnapshot(**json.loads(raw))
-        _memory[sale_id] = (now + settings.SALE_SNAPSHOT_SECONDS, snapshot)
-        return snapshot
-    sale = FlashSale.objects.select_related("product").filter(id=sale_id).first()
-    if sale is None:
-        _memory[sale_id] = (now + _MISSING_SECONDS, None)
-        return None
-    snapshot = snapshot_from_sale(sale)
-    with contextlib.suppress(RedisError):
-        sale_snapshot_store(snapshot)
-    _memory[sale_id] = (now + settings.SALE_SNAPSHOT_SECONDS, snapshot)
-    return snapshot
+        return json.loads(raw)
+
+    def load() -> list[str]:
+        ids = [str(i) for i in sales_upcoming_or_live().values_list("id", flat=True)[:100]]
+        with contextlib.suppress(RedisError):
+            redis.set(_upcoming_key(), json.dumps(ids), ex=settings.SALE_LIST_CACHE_SECONDS)
+        return ids
+
+    deadline = time.monotonic() + settings.SALE_CACHE_WAIT_SECONDS
+    while True:
+        try:
+            won, ids = _with_refresh_lock(_upcoming_key() + ":refresh-lock", load)
+            if won:
+                return ids
+            time.sleep(0.01 + random.random() * 0.02)
+            raw = redis.get(_upcoming_key())
+        except RedisError:
+            raw = None
+            deadline = 0
+        if raw:
+            return json.loads(raw)
+        if time.monotonic() > deadline:
+            return load()
+
+
+def sale_snapshots_upcoming_or_live() -> list[SaleSnapshot]:
+    now_ms = time.time() * 1000
+    snapshots = [sale_snapshot(sale_id) for sale_id in sale_ids_upcoming_or_live()]
+    return [s for s in snapshots if s is not None and s.is_open_for_orders and s.ends_ms > now_ms]
+
+
+def sales_cache_warm(*, within_seconds: int = 3600) -> int:
+    """Re-publish every sale starting within ``within_seconds`` (or live), so the start second
+    finds the cache full. Returns how many were warmed."""
+    sales = sales_upcoming_or_live().filter(
+        start_time__lte=timezone.now() + timedelta(seconds=within_seconds)
+    )
+    warmed = 0
+    for sale in sales:
+        with contextlib.suppress(RedisError):
+            sale_snapshot_store(snapshot_from_sale(sale))
+            warmed += 1
+    return warmed
 
 
 def sales_upcoming_or_live() -> QuerySet[FlashSale]:

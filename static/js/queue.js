@@ -1,0 +1,359 @@
+/* The waiting room page. Joins (after a proof of work done in a Web Worker), then follows the
+   queue cheaply: the shopper's rank is fixed, the sale's "now serving" figure comes from the
+   WebSocket broadcast (or, when the socket fails, from polling the public now_serving
+   endpoint), and the page computes its own position and wait. It asks the server for the
+   admission once its rank is reached, then buys with the admission token. */
+(function () {
+  "use strict";
+  var root = document.querySelector("[data-queue]");
+  if (!root) return;
+  var Drop = window.Drop;
+  var d = root.dataset;
+  var saleId = d.saleId;
+  var api = d.api;
+  var shopperToken = d.token;
+  var starts = Number(d.startsMs);
+  var ends = Number(d.endsMs);
+  var opens = Number(d.queueOpensMs);
+  var $ = function (sel) { return root.querySelector(sel); };
+  var storeKey = "drop:" + saleId + ":";
+
+  var q = {
+    state: "loading",
+    rank: null,
+    nowServing: null,
+    rate: Number(d.admissionRate) || 1,
+    unitsLeft: null,
+    firstPosition: null,
+    admission: null, // {token, expiresMs}
+    askingPosition: false,
+    nextPositionAskMs: 0,
+    socket: null,
+    polling: false,
+  };
+
+  function show(state) {
+    q.state = state;
+    root.dataset.state = state;
+    root.querySelectorAll("[data-show]").forEach(function (node) {
+      node.classList.toggle("on", node.dataset.show === state);
+    });
+  }
+
+  function connection(text) { $("[data-connection]").textContent = text || ""; }
+
+  function fail(text) {
+    $("[data-error-message]").textContent = text || "Something went wrong. Please try again.";
+    show("error");
+  }
+
+  function call(method, path, body, token) {
+    var headers = { Accept: "application/json" };
+    if (token !== null) headers.Authorization = "Bearer " + (token || shopperToken);
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    var extra = arguments[4] || {};
+    Object.keys(extra).forEach(function (k) { headers[k] = extra[k]; });
+    return fetch(api + path, {
+      method: method,
+      headers: headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+      cache: "no-store",
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (json) {
+        return { status: r.status, body: json || {} };
+      });
+    });
+  }
+
+  function epochMs(value) {
+    if (value == null) return null;
+    if (typeof value === "number") return value < 1e12 ? value * 1000 : value;
+    var n = Number(value);
+    if (!isNaN(n)) return n < 1e12 ? n * 1000 : n;
+    return Date.parse(value);
+  }
+
+  // ---- joining -------------------------------------------------------------------------
+  function solve(challenge, difficulty) {
+    return new Promise(function (resolve, reject) {
+      if (!window.Worker || !window.crypto || !window.crypto.subtle) {
+        reject(new Error("This browser cannot do the anti-bot check (it needs a secure connection)."));
+        return;
+      }
+      var worker = new Worker(d.powWorker);
+      worker.onmessage = function (e) { worker.terminate(); resolve(e.data); };
+      worker.onerror = function () { worker.terminate(); reject(new Error("The anti-bot check failed.")); };
+      worker.postMessage({ challenge: challenge, difficulty: difficulty });
+    });
+  }
+
+  function join() {
+    if (Drop.now() < opens) {
+      show("before-open");
+      // Spread the opening second over a couple of seconds.
+      setTimeout(join, opens - Drop.now() + Math.random() * 2000);
+      return;
+    }
+    show("joining");
+    call("GET", "/challenge", undefined, null)
+      .then(function (res) {
+        if (res.status === 404) return { website: "" };
+        if (res.status !== 200) throw new Error(res.body.detail || "Could not start the anti-bot check.");
+        return solve(res.body.challenge, res.body.difficulty).then(function (solution) {
+          root.dataset.powMs = String(Math.round(solution.ms));
+          return { challenge: res.body.challenge, nonce: solution.nonce, website: "" };
+        });
+      })
+      .then(function (body) { return call("POST", "/waiting_room", body); })
+      .then(function (res) {
+        if (res.status === 200 || res.status === 201) return placed(res.body);
+        if (res.status === 425 || (res.status === 403 && res.body.error === "room_not_open")) {
+          var at = epochMs(res.body.opens_at) || opens;
+          opens = Math.max(at, Drop.now() + 1000);
+          return join();
+        }
+        if (res.status === 401) { window.location.reload(); return; }
+        if (res.status === 410 || res.body.status === "sold_out") return show("sold_out");
+        if (res.status === 429) { setTimeout(join, 2000 + Math.random() * 3000); return; }
+        fail(res.body.detail || "Could not join the waiting room (" + res.status + ").");
+      })
+      .catch(function (err) { fail(err.message); });
+  }
+
+  // ---- following the queue -------------------------------------------------------------
+  function placed(body) {
+    if (body.admission_token) {
+      return admitted(body.admission_token, body.admission_expires_at);
+    }
+    if (body.status === "sold_out") return show("sold_out");
+    if (body.status === "expired") return show("expired");
+    if (body.status === "ended") return show("ended");
+    if (body.rank != null) q.rank = Number(body.rank);
+    if (body.now_serving != null) q.nowServing = Math.max(q.nowServing || 0, Number(body.now_serving));
+    if (body.position != null && q.firstPosition == null) q.firstPosition = Number(body.position);
+    if (body.status === "ready") {
+      // Ready without a token in this body: the position endpoint carries it.
+      askPosition(true);
+    }
+    if (q.state !== "waiting") show("waiting");
+    renderWaiting(body.estimated_wait_seconds);
+    follow();
+  }
+
+  function position() {
+    if (q.rank == null || q.nowServing == null) return null;
+    return Math.max(0, q.rank - q.nowServing);
+  }
+
+  function renderWaiting(serverEta) {
+    if (q.state !== "waiting") return;
+    var t = Drop.now();
+    var pos = position();
+    $("[data-position]").textContent =
+      q.rank == null ? (t < starts ? "Drawn at the start" : "…") : pos === 0 ? "You're next" : pos.toLocaleString();
+    var eta = pos == null ? serverEta : pos / Math.max(q.rate, 1);
+    if (t < starts) eta = (eta || 0) + (starts - t) / 1000;
+    $("[data-eta]").textContent = pos === 0 ? "any moment now" : Drop.formatWait(eta);
+    $("[data-starts-in]").textContent = t < starts ? "in " + Drop.formatDuration(starts - t) : "started";
+    $("[data-before-start-note]").hidden = t >= starts;
+    $("[data-units-left]").textContent = q.unitsLeft == null ? "–" : q.unitsLeft.toLocaleString();
+    if (pos != null) {
+      if (q.firstPosition == null || q.firstPosition < pos) q.firstPosition = pos;
+      var done = q.firstPosition ? Math.round(100 * (1 - pos / q.firstPosition)) : 100;
+      $("[data-progress-bar]").style.width = done + "%";
+      $("[data-progress]").setAttribute("aria-valuenow", String(done));
+    }
+  }
+
+  function onSale(msg) {
+    if (msg.now_serving != null) q.nowServing = Math.max(q.nowServing || 0, Number(msg.now_serving));
+    if (msg.admission_rate) q.rate = Number(msg.admission_rate);
+    if (msg.units_left != null) q.unitsLeft = Number(msg.units_left);
+    var phase = msg.phase || msg.status;
+    if (phase === "sold_out" && q.state !== "buying") return show("sold_out");
+    if ((phase === "ended" || phase === "cancelled") && q.state !== "buying") return show("ended");
+    maybeAskPosition();
+    renderWaiting();
+  }
+
+  // Once the rank is reached (or at the start, for a place drawn then), ask /position once;
+  // again only after a pause if the server says "not yet".
+  function maybeAskPosition() {
+    if (q.state !== "waiting" || q.askingPosition) return;
+    var t = Drop.now();
+    var due = q.rank == null ? t >= starts : position() === 0;
+    if (!due || t < q.nextPositionAskMs) return;
+    askPosition(false);
+  }
+
+  function askPosition(force) {
+    if (q.askingPosition && !force) return;
+    q.askingPosition = true;
+    // Jitter so a whole batch does not ask in the same millisecond.
+    setTimeout(function () {
+      call("GET", "/waiting_room/position")
+        .then(function (res) {
+          q.askingPosition = false;
+          q.nextPositionAskMs = Drop.now() + 2000 + Math.random() * 2000;
+          if (res.status === 200) return placed(res.body);
+          if (res.status === 404) return join();
+          if (res.status === 401) return window.location.reload();
+        })
+        .catch(function () {
+          q.askingPosition = false;
+          q.nextPositionAskMs = Drop.now() + 3000;
+        });
+    }, Math.random() * 500);
+  }
+
+  function follow() {
+    if (q.socket || q.polling) return;
+    connectSocket();
+  }
+
+  function connectSocket() {
+    var opened = false;
+    var socket;
+    try {
+      socket = new WebSocket(d.wsUrl + "?token=" + encodeURIComponent(shopperToken));
+    } catch (e) {
+      return startPolling();
+    }
+    q.socket = socket;
+    socket.onopen = function () { opened = true; connection("Live updates on."); stopPolling(); };
+    socket.onmessage = function (event) {
+      var msg;
+      try { msg = JSON.parse(event.data); } catch (e) { return; }
+      if (msg.type === "sale") onSale(msg);
+      else if (msg.type === "admission") admitted(msg.admission_token, msg.expires_at);
+    };
+    socket.onclose = function () {
+      q.socket = null;
+      connection(opened ? "Live updates paused; checking every few seconds." : "Checking every few seconds.");
+      startPolling();
+      if (q.state === "waiting") setTimeout(function () { if (!q.socket) connectSocket(); }, 10000 + Math.random() * 10000);
+    };
+  }
+
+  function stopPolling() { q.polling = false; }
+
+  function startPolling() {
+    if (q.polling) return;
+    q.polling = true;
+    (function tick() {
+      if (!q.polling || (q.state !== "waiting" && q.state !== "not-started")) { q.polling = false; return; }
+      call("GET", "/waiting_room/now_serving", undefined, null)
+        .then(function (res) { if (res.status === 200) onSale(res.body); })
+        .catch(function () {})
+        .finally(function () { if (q.polling) setTimeout(tick, 1000 + Math.random() * 1000); });
+    })();
+  }
+
+  // ---- admitted: buy -------------------------------------------------------------------
+  function admitted(token, expiresAt) {
+    if (!token) return;
+    var expiresMs = epochMs(expiresAt) || Drop.now() + 120000;
+    if (q.admission && q.admission.token === token) return;
+    q.admission = { token: token, expiresMs: expiresMs };
+    try { sessionStorage.setItem(storeKey + "admission", JSON.stringify(q.admission)); } catch (e) {}
+    stopPolling();
+    if (q.socket) q.socket.close();
+    showAdmitted();
+  }
+
+  function showAdmitted() {
+    if (Drop.now() < starts) return show("not-started");
+    show("admitted");
+    var button = $("[data-buy]");
+    button.disabled = false;
+    button.focus();
+  }
+
+  function idempotencyKey() {
+    // One key per admission: a retry of the same click can never buy twice.
+    var k = storeKey + "idem:" + q.admission.token.slice(-16);
+    var value = null;
+    try { value = sessionStorage.getItem(k); } catch (e) {}
+    if (!value) {
+      value = window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) + Date.now();
+      try { sessionStorage.setItem(k, value); } catch (e) {}
+    }
+    return value;
+  }
+
+  function buy(event) {
+    event.preventDefault();
+    if (!q.admission || q.state === "buying") return;
+    show("buying");
+    call("POST", "/purchase", { quantity: 1 }, q.admission.token, { "X-Idempotency-Key": idempotencyKey() })
+      .then(function (res) {
+        var b = res.body;
+        if (res.status === 201 || res.status === 200) {
+          try { sessionStorage.removeItem(storeKey + "admission"); } catch (e) {}
+          window.location.assign("/orders/" + b.order_id + "/");
+          return;
+        }
+        if (res.status === 410) return show("sold_out");
+        if (res.status === 409 && b.error === "already_reserved") {
+          if (b.order_id) $("[data-order-link]").href = "/orders/" + b.order_id + "/";
+          return show("already");
+        }
+        if (res.status === 425) return show("not-started");
+        if (res.status === 403) {
+          try { sessionStorage.removeItem(storeKey + "admission"); } catch (e) {}
+          q.admission = null;
+          return show("expired");
+        }
+        if (res.status === 429 || res.status >= 500) {
+          fail((b.detail || "The shop is very busy.") + " Press Try again: you will not be charged twice.");
+          return;
+        }
+        fail(b.detail || "The purchase did not go through (" + res.status + ").");
+      })
+      .catch(function () {
+        fail("The connection dropped. Press Try again: you will not be charged twice.");
+      });
+  }
+
+  // ---- every quarter second ------------------------------------------------------------
+  Drop.onTick(function (t) {
+    if (t >= ends && q.state !== "buying") { if (q.state !== "ended") show("ended"); return; }
+    if (q.state === "before-open") {
+      $("[data-opens-in]").textContent = "in " + Drop.formatDuration(opens - t);
+    } else if (q.state === "waiting") {
+      maybeAskPosition();
+      renderWaiting();
+    } else if (q.state === "not-started") {
+      $("[data-buy-starts-in]").textContent = "in " + Drop.formatDuration(starts - t);
+      if (t >= starts) showAdmitted();
+    } else if (q.state === "admitted" && q.admission) {
+      var left = q.admission.expiresMs - t;
+      $("[data-admission-left]").textContent = Drop.formatDuration(left);
+      if (left <= 0) { q.admission = null; show("expired"); }
+    }
+  });
+
+  $("[data-buy-form]").addEventListener("submit", buy);
+  $("[data-rejoin]").addEventListener("click", function () { q.rank = null; q.firstPosition = null; join(); });
+  $("[data-retry]").addEventListener("click", function () {
+    if (q.admission) { show("admitted"); return; }
+    join();
+  });
+
+  Drop.ready.then(function () {
+    var saved = null;
+    try { saved = JSON.parse(sessionStorage.getItem(storeKey + "admission") || "null"); } catch (e) {}
+    if (saved && saved.expiresMs > Drop.now() + 2000) {
+      q.admission = saved;
+      return showAdmitted();
+    }
+    // Back on the page (reload, second tab): the place is kept, no need to join again.
+    call("GET", "/waiting_room/position")
+      .then(function (res) {
+        if (res.status === 200 && res.body.status) return placed(res.body);
+        join();
+      })
+      .catch(join);
+  });
+})();
