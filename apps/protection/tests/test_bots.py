@@ -1,0 +1,258 @@
+"""Proof of work, bot signals and the block list, through the real endpoints."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core import signing
+from django.test import RequestFactory
+
+from apps.protection import blocklist
+from apps.protection.models import FlaggedAddress, FlaggedShopper
+from apps.protection.pow import challenge_issue, leading_zero_bits, pow_digest, pow_solve
+from apps.protection.scoring import DEVICE_COOKIE, SEEN_COOKIE, cookie_sign, timing_is_regular
+from apps.protection.services import flag_record, join_screen
+from conftest import bearer
+
+from .conftest import purchase_auth
+
+pytestmark = pytest.mark.django_db
+
+BROWSER = {
+    "HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0 Safari/537.36",
+    "HTTP_ACCEPT_LANGUAGE": "en-GB,en;q=0.9",
+    "HTTP_SEC_FETCH_SITE": "same-origin",
+    "HTTP_SEC_FETCH_MODE": "cors",
+}
+
+
+def browser_cookies(client, *, loaded_seconds_ago: float = 5.0, device: str = "d1") -> None:
+    client.cookies[SEEN_COOKIE] = cookie_sign(f"{time.time() - loaded_seconds_ago:.3f}")
+    client.cookies[DEVICE_COOKIE] = cookie_sign(device)
+
+
+def challenge(client, sale) -> dict:
+    response = client.get(f"/api/v1/flash_sales/{sale.id}/challenge")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def screen(sale, user, body: dict, **headers):
+    request = RequestFactory().post("/", **{**BROWSER, **headers})
+    request.COOKIES[SEEN_COOKIE] = cookie_sign(f"{time.time() - 5:.3f}")
+    request.COOKIES[DEVICE_COOKIE] = cookie_sign(f"dev-{user.id}")
+    return join_screen(request=request, sale=sale, user_id=user.id, body=body)
+
+
+def test_challenge_states_the_sales_difficulty(client, make_sale):
+    sale = make_sale(pow_difficulty=9)
+    body = challenge(client, sale)
+    assert body["difficulty"] == 9
+    assert body["expires_in"] > 0
+    nonce = pow_solve(body["challenge"], 9)
+    assert leading_zero_bits(pow_digest(body["challenge"], nonce)) >= 9
+
+
+def test_pow_answer_accepted_once_then_replay_refused(client, make_sale, shopper):
+    sale = make_sale(pow_difficulty=8)
+    issued = challenge(client, sale)
+    answer = {"challenge": issued["challenge"], "nonce": pow_solve(issued["challenge"], 8)}
+    verdict = screen(sale, shopper, answer)
+    assert verdict.allowed and not verdict.back_of_queue
+    with pytest.raises(Exception) as refused:
+        screen(sale, shopper, answer)
+    assert refused.value.status == 403 and refused.value.code == "pow_replayed"
+
+
+def test_pow_wrong_answer_refused(client, make_sale, shopper):
+    sale = make_sale(pow_difficulty=12)
+    issued = challenge(client, sale)
+    nonce = 0
+    while leading_zero_bits(pow_digest(issued["challenge"], str(nonce))) >= 12:
+        nonce += 1
+    with pytest.raises(Exception) as refused:
+        screen(sale, shopper, {"challenge": issued["challenge"], "nonce": str(nonce)})
+    assert refused.value.code == "pow_wrong"
+
+
+def test_pow_too_easy_challenge_refused(make_sale, shopper):
+    """A challenge for fewer bits than the sale asks now (forged or from before the admin
+    raised it) is refused even with a correct answer."""
+    sale = make_sale(pow_difficulty=10)
+    easy = challenge_issue(sale_id=sale.id, difficulty=2)
+    with pytest.raises(Exception) as refused:
+        screen(sale, shopper, {"challenge": easy, "nonce": pow_solve(easy, 2)})
+    assert refused.value.code == "pow_too_easy"
+
+
+def test_pow_forged_missing_expired_and_foreign_refused(make_sale, shopper, settings):
+    sale = make_sale(pow_difficulty=4)
+    other = make_sale(pow_difficulty=4)
+    with pytest.raises(Exception) as refused:
+        screen(sale, shopper, {})
+    assert refused.value.code == "pow_required"
+    forged = f"{sale.id}.0.x:1:forged"
+    with pytest.raises(Exception) as refused:
+        screen(sale, shopper, {"challenge": forged, "nonce": "1"})
+    assert refused.value.code == "pow_invalid"
+    foreign = challenge_issue(sale_id=other.id, difficulty=4)
+    with pytest.raises(Exception) as refused:
+        screen(sale, shopper, {"challenge": foreign, "nonce": pow_solve(foreign, 4)})
+    assert refused.value.code == "pow_invalid"
+    old = signing.TimestampSigner(salt="protection.pow").sign(f"{sale.id}.4.abc")
+    settings.POW_CHALLENGE_SECONDS = 0
+    time.sleep(1.1)
+    with pytest.raises(Exception) as refused:
+        screen(sale, shopper, {"challenge": old, "nonce": pow_solve(old, 4)})
+    assert refused.value.code == "pow_expired"
+
+
+def test_pow_off_at_difficulty_zero(make_sale, shopper):
+    sale = make_sale(pow_difficulty=0)
+    assert screen(sale, shopper, {}).allowed
+
+
+def _join(client, sale, user, **headers):
+    issued = challenge(client, sale)
+    body = {"challenge": issued["challenge"], "nonce": pow_solve(issued["challenge"], 6)}
+    return client.post(
+        f"/api/v1/flash_sales/{sale.id}/waiting_room",
+        body,
+        content_type="application/json",
+        **bearer(user),
+        **headers,
+    )
+
+
+def test_scripted_bot_that_skips_the_page_is_scored_and_refused(client, make_sale, make_shopper):
+    """A script calls the API directly (no page load, a library's User-Agent, no browser
+    headers), solving the PoW like anyone: refused with its reasons, and a person's browser
+    that loaded the page is let in."""
+    sale = make_sale(pow_difficulty=6, bot_policy="refuse", bot_threshold=50)
+    bot = make_shopper()
+    response = _join(client, sale, bot, HTTP_USER_AGENT="python-httpx/0.28.1")
+    assert response.status_code == 403, response.content
+    body = response.json()
+    assert body["error"] == "bot_suspected"
+    assert {"scripted_user_agent", "no_page_load", "no_accept_language"} <= set(body["reasons"])
+    assert body["score"] >= 50
+
+    person = make_shopper()
+    from django.test import Client
+
+    browser = Client()
+    browser_cookies(browser)
+    response = _join(browser, sale, person, **BROWSER)
+    assert response.status_code == 200, response.content
+
+
+def test_page_load_sets_the_cookies_the_screen_reads(client, make_sale):
+    sale = make_sale()
+    response = client.get(f"/sales/{sale.id}/")
+    if response.status_code != 200:
+        response = client.get("/")
+    assert response.status_code == 200
+    assert SEEN_COOKIE in response.cookies and DEVICE_COOKIE in response.cookies
+
+
+def test_back_of_queue_policy_lets_a_suspect_in_at_the_back(make_sale, shopper):
+    sale = make_sale(pow_difficulty=0, bot_policy="back_of_queue", bot_threshold=50)
+    request = RequestFactory().post("/", HTTP_USER_AGENT="curl/8.0")
+    verdict = join_screen(request=request, sale=sale, user_id=shopper.id, body={})
+    assert verdict.back_of_queue and verdict.score >= 50
+    assert "no_page_load" in verdict.reasons
+
+
+def test_honeypot_refuses_even_with_policy_off(make_sale, shopper):
+    sale = make_sale(pow_difficulty=0, bot_policy="off")
+    with pytest.raises(Exception) as refused:
+        screen(sale, shopper, {"website": "http://spam.example"})
+    assert refused.value.code == "bot_suspected"
+
+
+def test_many_accounts_from_one_device_are_flagged(make_sale, make_shopper, settings):
+    sale = make_sale(pow_difficulty=0, bot_policy="back_of_queue", bot_threshold=40)
+    verdicts = []
+    for _ in range(4):
+        user = make_shopper()
+        request = RequestFactory().post("/", **BROWSER)
+        request.COOKIES[SEEN_COOKIE] = cookie_sign(f"{time.time() - 5:.3f}")
+        request.COOKIES[DEVICE_COOKIE] = cookie_sign("one-phone")
+        verdicts.append(join_screen(request=request, sale=sale, user_id=user.id, body={}))
+    assert not verdicts[0].back_of_queue
+    assert verdicts[-1].back_of_queue
+    assert "many_accounts_per_device" in verdicts[-1].reasons
+
+
+def test_regular_timing_is_a_signal():
+    assert timing_is_regular([100 + 2.0 * i for i in range(8)])
+    assert not timing_is_regular([100, 101.3, 104.0, 104.4, 109.9, 111.0, 118.2])
+    assert not timing_is_regular([100, 102])
+
+
+def test_flags_are_recorded_with_reasons_and_twice_is_safe(make_sale, shopper):
+    sale = make_sale()
+    for _ in range(2):
+        flag_record(
+            user_id=shopper.id,
+            ip="203.0.113.7",
+            sale_id=str(sale.id),
+            score=70,
+            reasons=["no_page_load", "scripted_user_agent"],
+        )
+    flag = FlaggedShopper.objects.get(user=shopper)
+    assert flag.times_flagged == 2 and flag.score == 70 and flag.last_ip == "203.0.113.7"
+    assert flag.reasons == ["no_page_load", "scripted_user_agent"]
+    assert FlaggedAddress.objects.get(ip="203.0.113.7").times_flagged == 2
+
+
+def test_blocked_shopper_gets_403_on_join_and_purchase_until_cleared(
+    client, make_sale, shopper, django_capture_on_commit_callbacks
+):
+    sale = make_sale(pow_difficulty=0, inventory=5)
+    with django_capture_on_commit_callbacks(execute=True):
+        blocklist.shoppers_block(user_ids=[shopper.id])
+    with pytest.raises(Exception) as refused:
+        screen(sale, shopper, {})
+    assert refused.value.status == 403 and refused.value.code == "blocked"
+    response = client.post(
+        f"/api/v1/flash_sales/{sale.id}/purchase",
+        {},
+        content_type="application/json",
+        HTTP_X_IDEMPOTENCY_KEY="k1",
+        **purchase_auth(shopper, sale),
+    )
+    assert response.status_code == 403 and response.json()["error"] == "blocked"
+    assert "blocked" in response.json()["detail"]
+    with django_capture_on_commit_callbacks(execute=True):
+        blocklist.shoppers_clear(user_ids=[shopper.id])
+    assert screen(sale, shopper, {}).allowed
+
+
+def test_blocked_address_and_list_survives_redis_losing_it(
+    make_sale, shopper, redis_client, django_capture_on_commit_callbacks
+):
+    sale = make_sale(pow_difficulty=0)
+    with django_capture_on_commit_callbacks(execute=True):
+        blocklist.addresses_block(ips=["198.51.100.9"])
+    redis_client.delete(blocklist.USERS, blocklist.IPS, blocklist.LOADED)
+    with pytest.raises(Exception) as refused:
+        screen(sale, shopper, {}, REMOTE_ADDR="198.51.100.9")
+    assert refused.value.code == "blocked"
+
+
+def test_admin_block_and_clear_actions(admin_client, make_shopper, redis_client):
+    user = make_shopper()
+    flag_record(user_id=user.id, ip="192.0.2.1", sale_id=None, score=80, reasons=["honeypot"])
+    flag = FlaggedShopper.objects.get(user=user)
+    url = "/admin/protection/flaggedshopper/"
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(url, {"action": "block", "_selected_action": [flag.pk]})
+    assert response.status_code == 302
+    flag.refresh_from_db()
+    assert flag.blocked
+    response = admin_client.post(url, {"action": "clear", "_selected_action": [flag.pk]})
+    flag.refresh_from_db()
+    assert not flag.blocked and flag.score == 0
