@@ -33,11 +33,19 @@ from .purchase import (
 
 logger = logging.getLogger(__name__)
 
-_slots = threading.BoundedSemaphore(max(1, settings.DEGRADED_PURCHASE_CONCURRENCY))
+_slots_by_cap: dict[int, threading.BoundedSemaphore] = {}
+
+
+def _slots() -> threading.BoundedSemaphore:
+    cap = max(1, settings.DEGRADED_PURCHASE_CONCURRENCY)
+    slots = _slots_by_cap.get(cap)
+    if slots is None:
+        slots = _slots_by_cap.setdefault(cap, threading.BoundedSemaphore(cap))
+    return slots
+
+
 _state_lock = threading.Lock()
 _resync_needed = False
-_next_probe = 0.0
-PROBE_SECONDS = 0.5
 
 
 def redis_failure_noted() -> None:
@@ -76,7 +84,8 @@ def order_reserve_degraded(
 ) -> Reservation:
     """Reserve through PostgreSQL only; the body says ``"degraded": true``."""
     redis_failure_noted()
-    if not _slots.acquire(blocking=False):
+    slots = _slots()
+    if not slots.acquire(blocking=False):
         raise DegradedBusy(
             "Orders are running in a reduced mode; try again in a moment.", retry_after=1
         )
@@ -90,7 +99,7 @@ def order_reserve_degraded(
             "Orders are briefly unavailable; nothing was reserved.", code="database_unavailable"
         ) from None
     finally:
-        _slots.release()
+        slots.release()
 
 
 def _replay(*, sale: SaleSnapshot, user_id: int, quantity: int, idempotency_key: str):
@@ -214,19 +223,18 @@ def degraded_sales_resync(*, wait_seconds: float = 3.0) -> bool:
 
 def fast_path_state() -> str:
     """Called before a purchase. "ready": the fast path may serve. After this process saw
-    Redis fail, Redis is probed (at most every 0.5 s while it stays away): "redis_down" lets
-    the purchase go on to fail over to PostgreSQL; once Redis answers, the degraded sales are
-    rebuilt first, and "resyncing" (a 503 with Retry-After) covers the moments that takes."""
-    global _resync_needed, _next_probe
+    Redis fail, every purchase first pings Redis (a refused connection costs microseconds):
+    "redis_down" lets the purchase go on to fail over to PostgreSQL; once Redis answers, the
+    degraded sales are rebuilt first, and "resyncing" (a 503 with Retry-After) covers the
+    moments that takes. A Redis that returns between the ping and the reservation can hand
+    out a unit PostgreSQL already sold: PostgreSQL refuses it (that shopper is told to retry)
+    and the unit leaves the Redis pool."""
+    global _resync_needed
     if not _resync_needed:
         return "ready"
-    now = time.monotonic()
-    if now < _next_probe:
-        return "redis_down"
     try:
         get_redis().ping()
     except RedisError:
-        _next_probe = now + PROBE_SECONDS
         return "redis_down"
     try:
         ready = degraded_sales_resync()
