@@ -155,3 +155,14 @@ def private_redis(settings):
         shutil.rmtree(workdir, ignore_errors=True)
         get_redis.cache_clear()
         lua._scripts.clear()
+
+
+def admitted(user, sale, *, lifetime_seconds: int = 120) -> dict:
+    """Headers for a purchase by ``user`` with a valid admission to ``sale`` (as if the
+    waiting room had just admitted them)."""
+    from apps.waiting_room.tokens import admission_token_issue
+
+    token, _ = admission_token_issue(
+        user_id=user.id, sale_id=str(sale.id), lifetime_seconds=lifetime_seconds
+    )
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}

@@ -14,7 +14,7 @@ LUA = Path(__file__).parent / "lua"
 
 @dataclass(frozen=True)
 class ReserveResult:
-    outcome: str  # OK, REPLAY, NOT_STARTED, ENDED, NOT_PRIMED, LIMIT, SOLD_OUT
+    outcome: str  # OK, REPLAY, ADMISSION_USED, NOT_STARTED, ENDED, NOT_PRIMED, LIMIT, SOLD_OUT
     units_left: int | None = None
     units: list[int] = field(default_factory=list)
     record: str | None = None
@@ -38,7 +38,12 @@ def reserve(
     starts_ms: int,
     ends_ms: int,
     order_id: str,
+    admission_key: str | None = None,
+    admission_jti: str | None = None,
+    admission_ttl: int = 0,
 ) -> ReserveResult:
+    """``admission_key``/``admission_jti``: the waiting room's single-use marker of the
+    admission presented; set on success, refused (ADMISSION_USED) when already set."""
     reply = lua_script(LUA / "reserve.lua")(
         keys=[
             keys.free,
@@ -47,6 +52,7 @@ def reserve(
             keys.idempotency(user_id, idempotency_key),
             keys.inflight,
             keys.pending,
+            admission_key if admission_key and admission_jti else keys.pending + ":none",
         ],
         args=[
             user_id,
@@ -57,6 +63,8 @@ def reserve(
             starts_ms,
             ends_ms,
             order_id,
+            admission_jti or "",
+            admission_ttl,
         ],
     )
     outcome = _text(reply[0])

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import uuid
 
+import jwt
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.core.authentication import shopper_from_authorization
-from apps.core.errors import ApplicationError, BadRequest, NotFound
+from apps.core.authentication import bearer_token
+from apps.core.errors import ApplicationError, BadRequest, Forbidden, NotAuthenticated, NotFound
 from apps.core.http import error_response, json_response, parse_json_object
+from apps.core.tokens import AUDIENCE_SHOPPER, TokenInvalid, token_decode
 from apps.sales.selectors import sale_snapshot
+from apps.waiting_room.tokens import Admission, admission_decode
 
 from .services import order_reserve
 from .services.purchase import SoldOut, sale_known_sold_out
@@ -52,13 +55,56 @@ def idempotency_key_from(request) -> str:
     return key
 
 
+class NotAdmitted(Forbidden):
+    code = "not_admitted"
+
+
+def admission_from(request, sale_id: str) -> Admission:
+    """The admission the Bearer token grants for this sale, checked without a database hit.
+    No token or an unreadable one: 401. A valid-looking token that is not this sale's
+    admission (a shopper token, another sale's, expired, forged, ``alg: none``): 403."""
+    token = bearer_token(request.headers.get("Authorization", ""))
+    if token is None:
+        raise NotAuthenticated(
+            "Send Authorization: Bearer <admission token>.", headers={"WWW-Authenticate": "Bearer"}
+        )
+    try:
+        jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise NotAuthenticated(
+            "Invalid token: not a JWT.",
+            code="invalid_token",
+            headers={"WWW-Authenticate": "Bearer"},
+        ) from None
+    try:
+        admission = admission_decode(token)
+    except TokenInvalid as exc:
+        raise NotAdmitted(
+            f"Join the waiting room: purchases need an admission token ({exc}).",
+            extra={"waiting_room_url": f"/api/v1/flash_sales/{sale_id}/waiting_room"},
+        ) from None
+    if admission.sale_id != sale_id:
+        raise NotAdmitted("This admission token is for another sale.")
+    # A client that also names its shopper (X-Shopper-Token) cannot buy on someone else's
+    # admission; without it the admission token is the credential (short-lived, single-use).
+    shopper_token = request.headers.get("X-Shopper-Token", "").strip()
+    if shopper_token:
+        try:
+            shopper_id = int(token_decode(shopper_token, audience=AUDIENCE_SHOPPER)["sub"])
+        except (TokenInvalid, KeyError, ValueError):
+            raise NotAdmitted("X-Shopper-Token is not a valid shopper token.") from None
+        if shopper_id != admission.user_id:
+            raise NotAdmitted("This admission token belongs to another shopper.")
+    return admission
+
+
 @csrf_exempt
 def purchase_api(request, sale_id):
     try:
         if request.method != "POST":
             raise ApplicationError("Use POST.", code="method_not_allowed", status=405)
-        shopper = shopper_from_authorization(request.headers.get("Authorization", ""))
         sale_id = str(sale_id)
+        admission = admission_from(request, sale_id)
         if sale_known_sold_out(sale_id):
             raise SoldOut("Sold out: every unit is taken.")
         idempotency_key = idempotency_key_from(request)
@@ -68,10 +114,11 @@ def purchase_api(request, sale_id):
             raise NotFound("No such sale.", code="sale_not_found")
         reservation = order_reserve(
             sale=sale,
-            user_id=shopper.id,
+            user_id=admission.user_id,
             quantity=quantity,
             idempotency_key=idempotency_key,
             product_id=product_id,
+            admission=admission,
         )
     except ApplicationError as error:
         return error_response(error)

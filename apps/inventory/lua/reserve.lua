@@ -1,13 +1,20 @@
 -- Reserve units of one sale for one shopper, atomically.
 -- KEYS: 1 free units (set), 2 primed marker, 3 buyers (hash user -> units held),
---       4 idempotency record, 5 in-flight holds (zset order -> ms), 6 pending holds (hash)
+--       4 idempotency record, 5 in-flight holds (zset order -> ms), 6 pending holds (hash),
+--       7 admission-used marker (waiting room; any key of the sale when no admission)
 -- ARGV: 1 user id, 2 quantity, 3 max per user, 4 request fingerprint, 5 idempotency ttl (s),
---       6 sale start (ms), 7 sale end (ms), 8 order id
--- Returns {code, ...}: REPLAY record | NOT_STARTED ms_left | ENDED | NOT_PRIMED
---                      | LIMIT held | SOLD_OUT left | OK left unit...
+--       6 sale start (ms), 7 sale end (ms), 8 order id, 9 admission jti ('' = none),
+--       10 admission marker ttl (s)
+-- Returns {code, ...}: REPLAY record | ADMISSION_USED | NOT_STARTED ms_left | ENDED
+--                      | NOT_PRIMED | LIMIT held | SOLD_OUT left | OK left unit...
 local record = redis.call('GET', KEYS[4])
 if record then
   return {'REPLAY', record}
+end
+-- An admission buys once; only a replay of that purchase (above) may present it again.
+local jti = ARGV[9] or ''
+if jti ~= '' and redis.call('EXISTS', KEYS[7]) == 1 then
+  return {'ADMISSION_USED'}
 end
 
 local t = redis.call('TIME')
@@ -41,6 +48,9 @@ local order_id = ARGV[8]
 redis.call('ZADD', KEYS[5], now_ms, order_id)
 redis.call('HSET', KEYS[6], order_id, user .. '|' .. quantity .. '|' .. table.concat(units, ','))
 redis.call('SET', KEYS[4], 'pending|' .. ARGV[4] .. '|' .. order_id, 'EX', tonumber(ARGV[5]))
+if jti ~= '' then
+  redis.call('SET', KEYS[7], order_id, 'EX', math.max(1, tonumber(ARGV[10])))
+end
 
 local reply = {'OK', tostring(left - quantity)}
 for i = 1, #units do

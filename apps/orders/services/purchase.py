@@ -25,6 +25,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from apps.core.errors import (
     ApplicationError,
     Conflict,
+    Forbidden,
     Gone,
     ServiceUnavailable,
     TooEarly,
@@ -93,8 +94,12 @@ def order_reserve(
     quantity: int,
     idempotency_key: str,
     product_id: str | None = None,
+    admission=None,
 ) -> Reservation:
-    """Reserve ``quantity`` units of ``sale`` for the shopper, or raise an ApplicationError."""
+    """Reserve ``quantity`` units of ``sale`` for the shopper, or raise an ApplicationError.
+
+    ``admission`` (apps.waiting_room.tokens.Admission), when given, is spent by a success:
+    presenting it again is refused, except as a replay of the same request."""
     if product_id is not None and product_id != sale.product_id:
         raise ApplicationError(
             "product_id does not match this sale's product.", code="product_mismatch", status=400
@@ -112,6 +117,15 @@ def order_reserve(
     fingerprint = request_fingerprint(quantity=quantity)
     keys = sale_keys(sale.id)
     order_id = str(uuid.uuid4())
+    admission_key = admission_jti = None
+    admission_ttl = 0
+    if admission is not None:
+        from apps.waiting_room.keys import room_keys
+
+        admission_jti = admission.jti
+        admission_key = room_keys(sale.id).admission_used(admission.jti)
+        # Kept until the token could no longer be presented (its expiry plus the leeway).
+        admission_ttl = max(1, admission.expires_at - int(time.time()) + 30)
     result = None
     for _attempt in range(2):
         try:
@@ -126,6 +140,9 @@ def order_reserve(
                 starts_ms=sale.starts_ms,
                 ends_ms=sale.ends_ms,
                 order_id=order_id,
+                admission_key=admission_key,
+                admission_jti=admission_jti,
+                admission_ttl=admission_ttl,
             )
         except RedisError as exc:
             # Degraded mode: PostgreSQL alone guards, at a capped concurrency.
@@ -146,16 +163,28 @@ def order_reserve(
 
     outcome = result.outcome
     if outcome == "OK":
-        return _reserve_in_postgres(
-            sale=sale,
-            user_id=user_id,
-            quantity=quantity,
-            idempotency_key=idempotency_key,
-            order_id=order_id,
-            units=result.units,
-            units_left=result.units_left,
-            fingerprint=fingerprint,
-        )
+        try:
+            reservation = _reserve_in_postgres(
+                sale=sale,
+                user_id=user_id,
+                quantity=quantity,
+                idempotency_key=idempotency_key,
+                order_id=order_id,
+                units=result.units,
+                units_left=result.units_left,
+                fingerprint=fingerprint,
+            )
+        except BaseException:
+            if admission_key:
+                _admission_unspend(admission_key)  # nothing was bought: it may try again
+            raise
+        if admission is not None:
+            from apps.waiting_room.services import admission_finish
+
+            admission_finish(sale_id=sale.id, user_id=user_id)
+        return reservation
+    if outcome == "ADMISSION_USED":
+        raise Forbidden("This admission was already used for a purchase.", code="admission_used")
     if outcome == "REPLAY":
         return _replay(
             sale=sale,
@@ -310,6 +339,15 @@ def _reserve_in_postgres(
 def _constraint(exc: IntegrityError) -> str | None:
     diag = getattr(exc.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None)
+
+
+def _admission_unspend(admission_key: str) -> None:
+    from apps.core.redis import get_redis
+
+    try:
+        get_redis().delete(admission_key)
+    except RedisError:
+        logger.warning("could not release admission marker %s", admission_key)
 
 
 def _giveback(keys, order_id, user_id, idempotency_key, *, units_free: bool) -> None:

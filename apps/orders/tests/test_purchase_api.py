@@ -1,11 +1,12 @@
 import json
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from apps.orders.models import Order
-from conftest import bearer
+from conftest import admitted
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +17,7 @@ def purchase(client, sale, user, key="k1", body=None, **headers):
         data=json.dumps({"quantity": 1} if body is None else body),
         content_type="application/json",
         HTTP_X_IDEMPOTENCY_KEY=key,
-        **bearer(user),
+        **admitted(user, sale),
         **headers,
     )
 
@@ -140,7 +141,7 @@ def test_malformed_json_is_400(client, make_sale, shopper):
         data="{nope",
         content_type="application/json",
         HTTP_X_IDEMPOTENCY_KEY="k",
-        **bearer(shopper),
+        **admitted(shopper, sale),
     )
     assert response.status_code == 400
     assert response.json()["error"] == "malformed_json"
@@ -167,7 +168,7 @@ def test_missing_idempotency_key_is_400(client, make_sale, shopper):
         f"/api/v1/flash_sales/{sale.id}/purchase",
         data="{}",
         content_type="application/json",
-        **bearer(shopper),
+        **admitted(shopper, sale),
     )
     assert response.status_code == 400
     assert response.json()["error"] == "missing_idempotency_key"
@@ -180,7 +181,7 @@ def test_unknown_sale_is_404(client, shopper, sale_id):
         data="{}",
         content_type="application/json",
         HTTP_X_IDEMPOTENCY_KEY="k",
-        **bearer(shopper),
+        **admitted(shopper, SimpleNamespace(id=sale_id)),
     )
     assert response.status_code == 404
     assert response.json()["error"] == "sale_not_found"

@@ -1,0 +1,160 @@
+"""Typed wrappers around the waiting room's Lua scripts (loaded once, called by SHA)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from apps.core.lua import lua_script
+from apps.inventory.keys import sale_keys
+
+from .keys import RoomKeys
+
+LUA = Path(__file__).parent / "lua"
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True)
+class Place:
+    outcome: str  # CLOSED NOT_IN_QUEUE ENDED WAITING READY ADMITTED EXPIRED USED SOLD_OUT
+    rank: int | None = None
+    now_serving: int | None = None
+    jti: str | None = None
+    expires_ms: int | None = None
+    opens_ms: int | None = None
+    measured_rate: float | None = None  # admitted per second, None before any measure
+    drawing: int = 0  # before the start: how many joined so far (their order is drawn then)
+
+
+def place(
+    keys: RoomKeys,
+    *,
+    mode: str,
+    user_id: int,
+    opens_ms: int,
+    starts_ms: int,
+    ends_ms: int,
+    closed: bool,
+    back_of_queue: bool = False,
+    random_score: float = 0.0,
+    jti: str = "",
+    admission_ms: int = 0,
+) -> Place:
+    inventory = sale_keys(keys.sale_id)
+    reply = lua_script(LUA / "place.lua")(
+        keys=[
+            keys.state,
+            keys.pre,
+            keys.post,
+            keys.back_pre,
+            keys.back_post,
+            keys.claims,
+            keys.live,
+            keys.main_batches,
+            keys.back_batches,
+            keys.batch_meta,
+            inventory.free,
+            inventory.primed,
+        ],
+        args=[
+            mode,
+            user_id,
+            opens_ms,
+            starts_ms,
+            ends_ms,
+            "1" if back_of_queue else "0",
+            repr(random_score),
+            jti,
+            admission_ms,
+            "1" if closed else "0",
+        ],
+    )
+    outcome = _text(reply[0])
+    if outcome == "CLOSED":
+        return Place(outcome, opens_ms=int(reply[1]))
+    if len(reply) < 3:
+        return Place(outcome)
+    rank, serving = int(reply[1]), int(reply[2])
+    rate = float(_text(reply[3]))
+    measured = None if rate < 0 else rate
+    drawing = int(reply[4])
+    if outcome == "READY":
+        return Place(
+            outcome,
+            rank,
+            serving,
+            jti=_text(reply[5]),
+            expires_ms=int(reply[6]),
+            measured_rate=measured,
+        )
+    return Place(outcome, rank, serving, measured_rate=measured, drawing=drawing)
+
+
+@dataclass(frozen=True)
+class Tick:
+    now_serving: int
+    admitted: int
+    active: int
+    units_left: int | None
+    waiting: int
+    measured_rate: float | None  # admitted per second, smoothed; None before any measure
+    phase: str  # scheduled, live, sold_out, closed
+
+
+def tick(
+    keys: RoomKeys,
+    *,
+    rate: int,
+    max_active: int,
+    units_reserved: int,
+    factor_percent: int,
+    admission_ms: int,
+    starts_ms: int,
+    closed: bool,
+    longest_gap_ms: int = 1000,
+) -> Tick:
+    inventory = sale_keys(keys.sale_id)
+    reply = lua_script(LUA / "tick.lua")(
+        keys=[
+            keys.state,
+            keys.pre,
+            keys.back_pre,
+            keys.main_batches,
+            keys.back_batches,
+            keys.batch_meta,
+            keys.batch_deadlines,
+            keys.live,
+            inventory.free,
+            inventory.primed,
+        ],
+        args=[
+            rate,
+            max_active,
+            units_reserved,
+            factor_percent,
+            admission_ms,
+            starts_ms,
+            "1" if closed else "0",
+            longest_gap_ms,
+        ],
+    )
+    free = int(reply[3])
+    rate_milli = int(_text(reply[5]))
+    return Tick(
+        now_serving=int(reply[0]),
+        admitted=int(reply[1]),
+        active=int(reply[2]),
+        units_left=None if free < 0 else free,
+        waiting=int(reply[4]),
+        measured_rate=None if rate_milli < 0 else rate_milli / 1000,
+        phase=_text(reply[6]),
+    )
+
+
+def finish(keys: RoomKeys, *, user_id: int) -> bool:
+    return bool(
+        lua_script(LUA / "finish.lua")(keys=[keys.state, keys.claims, keys.live], args=[user_id])
+    )
