@@ -178,6 +178,17 @@ def _load_and_store(sale_id: str) -> SaleSnapshot | None:
     return snapshot
 
 
+def _refresh(sale_id: str, *, stale_before_ms: float | None) -> SaleSnapshot | None:
+    """Under the lock: someone may have refreshed the entry between our read and our lock,
+    so look again before asking PostgreSQL."""
+    raw = get_redis().get(sale_keys(sale_id).meta)
+    if raw:
+        snapshot, cached_at_ms = _decode(raw)
+        if stale_before_ms is None or cached_at_ms >= stale_before_ms:
+            return snapshot
+    return _load_and_store(sale_id)
+
+
 def _with_refresh_lock(lock_key: str, load: Callable[[], object]) -> tuple[bool, object]:
     """Run ``load`` if this request wins the refresh lock; (won, result)."""
     redis = get_redis()
@@ -204,8 +215,10 @@ def _snapshot_shared(sale_id: str) -> SaleSnapshot | None:
         age_ms = time.time() * 1000 - cached_at_ms
         if snapshot is not None and age_ms > settings.SALE_CACHE_FRESH_SECONDS * 1000:
             with contextlib.suppress(RedisError):
+                stale_before_ms = time.time() * 1000 - settings.SALE_CACHE_FRESH_SECONDS * 1000
                 won, fresh = _with_refresh_lock(
-                    _refresh_lock_key(sale_id), lambda: _load_and_store(sale_id)
+                    _refresh_lock_key(sale_id),
+                    lambda: _refresh(sale_id, stale_before_ms=stale_before_ms),
                 )
                 if won:
                     return fresh
@@ -214,7 +227,7 @@ def _snapshot_shared(sale_id: str) -> SaleSnapshot | None:
     while True:
         try:
             won, snapshot = _with_refresh_lock(
-                _refresh_lock_key(sale_id), lambda: _load_and_store(sale_id)
+                _refresh_lock_key(sale_id), lambda: _refresh(sale_id, stale_before_ms=None)
             )
             if won:
                 return snapshot
@@ -310,6 +323,8 @@ def sales_cache_warm(*, within_seconds: int = 3600) -> int:
         with contextlib.suppress(RedisError):
             sale_snapshot_store(snapshot_from_sale(sale))
             warmed += 1
+    with contextlib.suppress(RedisError):
+        sale_ids_upcoming_or_live()
     return warmed
 
 

@@ -114,6 +114,7 @@
           return join();
         }
         if (res.status === 401) { window.location.reload(); return; }
+        if (res.body.error === "sale_ended") return show("ended");
         if (res.status === 410 || res.body.status === "sold_out") return show("sold_out");
         if (res.status === 429) { setTimeout(join, 2000 + Math.random() * 3000); return; }
         fail(res.body.detail || "Could not join the waiting room (" + res.status + ").");
@@ -127,14 +128,16 @@
       return admitted(body.admission_token, body.admission_expires_at);
     }
     if (body.status === "sold_out") return show("sold_out");
+    if (body.status === "expired" && body.admission_used) return show("already");
     if (body.status === "expired") return show("expired");
     if (body.status === "ended") return show("ended");
-    if (body.rank != null) q.rank = Number(body.rank);
+    // Before the start a pre-queue place has no rank yet (0): it is drawn at the start.
+    q.rank = body.rank ? Number(body.rank) : null;
     if (body.now_serving != null) q.nowServing = Math.max(q.nowServing || 0, Number(body.now_serving));
     if (body.position != null && q.firstPosition == null) q.firstPosition = Number(body.position);
     if (body.status === "ready") {
-      // Ready without a token in this body: the position endpoint carries it.
-      askPosition(true);
+      // Ready, but the admission was already handed out (another tab or device).
+      return fail("It is your turn, and your admission was opened in another tab or window: buy there. It expires in a couple of minutes if unused.");
     }
     if (q.state !== "waiting") show("waiting");
     renderWaiting(body.estimated_wait_seconds);
@@ -198,6 +201,7 @@
           q.nextPositionAskMs = Drop.now() + 2000 + Math.random() * 2000;
           if (res.status === 200) return placed(res.body);
           if (res.status === 404) return join();
+          if (res.body.error === "sale_ended") return show("ended");
           if (res.status === 401) return window.location.reload();
         })
         .catch(function () {
@@ -227,6 +231,7 @@
       try { msg = JSON.parse(event.data); } catch (e) { return; }
       if (msg.type === "sale") onSale(msg);
       else if (msg.type === "admission") admitted(msg.admission_token, msg.expires_at);
+      else if (msg.type === "queue" && q.state === "waiting") placed(msg);
     };
     socket.onclose = function () {
       q.socket = null;
