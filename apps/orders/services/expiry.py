@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from ..models import OrderStatus
@@ -11,9 +12,17 @@ from .transitions import TransitionLost, order_transition
 
 logger = logging.getLogger(__name__)
 
-# Extra SQL that must hold for an order to expire; the payments app narrows it so a
-# reservation whose charge is still in flight is not expired under it.
-EXPIRY_CONDITION = "reserved_until < now()"
+# Extra SQL that must hold for an order to expire. A reservation whose charge is still in
+# flight (a PENDING payment) is not expired under it: expiry waits for the payment to settle,
+# up to PAYMENT_SETTLE_GRACE_SECONDS past reserved_until (the stated bound); a charge that
+# succeeds after that is refunded.
+EXPIRY_CONDITION = (
+    "reserved_until < now() AND ("
+    "reserved_until < now() - make_interval(secs => "
+    f"{int(getattr(settings, 'PAYMENT_SETTLE_GRACE_SECONDS', 0))}) "
+    "OR NOT EXISTS (SELECT 1 FROM payments_payment p "
+    "WHERE p.order_id = orders_order.id AND p.status = 'PENDING'))"
+)
 
 
 def orders_expire_due(*, batch_size: int = 500) -> int:
@@ -37,12 +46,19 @@ def orders_expire_due(*, batch_size: int = 500) -> int:
                         reason="reservation window closed",
                         extra_condition=EXPIRY_CONDITION,
                     )
+                    _notify_expired(order_id)
                 expired += 1
             except TransitionLost:
                 continue
     if expired:
         logger.info("expired %s reservations", expired)
     return expired
+
+
+def _notify_expired(order_id) -> None:
+    from apps.payments.notifications import order_notify_on_commit
+
+    order_notify_on_commit(order_id=order_id, event="expired")
 
 
 def orders_expire_all_due(*, batch_size: int = 500) -> int:

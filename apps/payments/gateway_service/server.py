@@ -1,0 +1,406 @@
+"""The simulated gateway's HTTP server.
+
+Endpoints (JSON):
+  POST /v1/charges          {amount, currency, card, idempotency_key, metadata}
+                            200 succeeded | 402 declined | 409 same key in progress | 5xx
+  POST /v1/refunds          {charge_id | charge_idempotency_key, idempotency_key}
+  GET  /v1/charges?idempotency_key=K          one charge or 404
+  POST /v1/charges/lookup   {idempotency_keys: [...]} → {key: charge|null}
+  GET  /v1/charges?status=succeeded&since=ISO  the ledger's charges (reconciliation)
+  GET  /health
+
+Idempotency works like a real provider's: a key's outcome (success or decline) is stored and
+replayed; a request whose key is being processed elsewhere gets 409; a request that dies
+half way (timeout, crash) leaves nothing behind because the charge commits in one
+transaction, under a per-key advisory lock.
+
+Test cards: 4242424242424242 succeeds; 4000000000000002 is declined; 4000000000009995 hangs
+past the client's timeout on its first two attempts for a key, then succeeds;
+4000000000000119 answers 500 every time; 4000000000003220 succeeds after --slow-seconds
+(20 s by default). Other numbers passing the Luhn check succeed; others are declined.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import signal
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+logger = logging.getLogger("gateway")
+
+CARD_OK = "4242424242424242"
+CARD_DECLINED = "4000000000000002"
+CARD_TIMEOUT_TWICE = "4000000000009995"
+CARD_ALWAYS_5XX = "4000000000000119"
+CARD_SLOW = "4000000000003220"
+
+
+def luhn_ok(number: str) -> bool:
+    if not number.isdigit() or not 12 <= len(number) <= 19:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+class Ledger:
+    """Charges, refunds and per-key attempt counts in PostgreSQL tables of this gateway."""
+
+    def __init__(self, dsn: str, name: str):
+        self.name = name
+        self.charges = f"gateway_{name}_charges"
+        self.refunds = f"gateway_{name}_refunds"
+        self.attempts = f"gateway_{name}_attempts"
+        _ensure_database(dsn)
+        self.pool = ConnectionPool(
+            dsn, min_size=2, max_size=32, open=True, kwargs={"row_factory": dict_row}
+        )
+        with self.pool.connection() as conn:
+            conn.execute(
+                f"""CREATE TABLE IF NOT EXISTS {self.charges} (
+                    id text PRIMARY KEY, idempotency_key text UNIQUE NOT NULL,
+                    amount numeric(12,2) NOT NULL, currency text NOT NULL,
+                    card_last4 text NOT NULL, status text NOT NULL, decline_code text,
+                    metadata jsonb NOT NULL DEFAULT '{{}}', refunded boolean NOT NULL DEFAULT false,
+                    created_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            conn.execute(
+                f"""CREATE TABLE IF NOT EXISTS {self.refunds} (
+                    id text PRIMARY KEY, idempotency_key text UNIQUE NOT NULL,
+                    charge_id text NOT NULL UNIQUE, amount numeric(12,2) NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            conn.execute(
+                f"""CREATE TABLE IF NOT EXISTS {self.attempts} (
+                    idempotency_key text PRIMARY KEY, n integer NOT NULL)"""
+            )
+
+    def count_attempt(self, key: str) -> int:
+        with self.pool.connection() as conn:
+            return conn.execute(
+                f"INSERT INTO {self.attempts} VALUES (%s, 1) ON CONFLICT (idempotency_key) "
+                f"DO UPDATE SET n = {self.attempts}.n + 1 RETURNING n",
+                [key],
+            ).fetchone()["n"]
+
+
+def _ensure_database(dsn: str) -> None:
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    dbname = info.get("dbname")
+    if not dbname:
+        return
+    try:
+        psycopg.connect(dsn, connect_timeout=3).close()
+        return
+    except psycopg.OperationalError:
+        pass
+    admin = psycopg.conninfo.make_conninfo(dsn, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        try:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        except psycopg.errors.DuplicateDatabase:
+            pass
+
+
+def _charge_json(row: dict | None) -> dict | None:
+    if row is None:
+        return None
+    return {
+        "id": row["id"],
+        "idempotency_key": row["idempotency_key"],
+        "amount": str(row["amount"]),
+        "currency": row["currency"],
+        "card_last4": row["card_last4"],
+        "status": row["status"],
+        "decline_code": row["decline_code"],
+        "refunded": row["refunded"],
+        "metadata": row["metadata"],
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
+class Gateway:
+    def __init__(self, ledger: Ledger, opts):
+        self.ledger = ledger
+        self.opts = opts
+
+    # --- charges -------------------------------------------------------------------------
+    def charge(self, body: dict) -> tuple[int, dict]:
+        key = str(body.get("idempotency_key") or "")
+        card = str(body.get("card") or "").replace(" ", "")
+        try:
+            amount = Decimal(str(body.get("amount")))
+        except (InvalidOperation, ValueError):
+            return 400, {"error": "invalid_amount"}
+        if not key or amount < 0:
+            return 400, {"error": "invalid_request", "detail": "idempotency_key and amount"}
+        currency = str(body.get("currency") or "USD")[:3]
+        metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+
+        attempt = self.ledger.count_attempt(key)
+        if card == CARD_TIMEOUT_TWICE and attempt <= 2:
+            time.sleep(self.opts.hang_seconds)  # the client has given up long before
+            return 504, {"error": "timeout"}
+        if card == CARD_ALWAYS_5XX:
+            return 500, {"error": "processor_error"}
+
+        with self.ledger.pool.connection() as conn, conn.transaction():
+            got = conn.execute(
+                "SELECT pg_try_advisory_xact_lock(hashtext(%s), hashtext(%s)) AS got",
+                [self.ledger.name, key],
+            ).fetchone()["got"]
+            if not got:
+                return 409, {"error": "idempotency_key_in_progress"}
+            row = conn.execute(
+                f"SELECT * FROM {self.ledger.charges} WHERE idempotency_key = %s", [key]
+            ).fetchone()
+            if row is not None:
+                if row["amount"] != amount:
+                    return 422, {"error": "idempotency_key_reused"}
+                return _replay(row)
+            if card == CARD_SLOW:
+                time.sleep(self.opts.slow_seconds)
+            if card == CARD_DECLINED or not luhn_ok(card):
+                status, code = "declined", "card_declined" if luhn_ok(card) else "incorrect_number"
+            else:
+                status, code = "succeeded", None
+            row = conn.execute(
+                f"INSERT INTO {self.ledger.charges} (id, idempotency_key, amount, currency, "
+                "card_last4, status, decline_code, metadata) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) "
+                "RETURNING *",
+                [
+                    "ch_" + uuid.uuid4().hex[:24],
+                    key,
+                    amount,
+                    currency,
+                    card[-4:],
+                    status,
+                    code,
+                    json.dumps(metadata),
+                ],
+            ).fetchone()
+        return _replay(row)
+
+    def lookup(self, key: str) -> tuple[int, dict]:
+        with self.ledger.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT * FROM {self.ledger.charges} WHERE idempotency_key = %s", [key]
+            ).fetchone()
+        if row is None:
+            return 404, {"error": "no_such_charge"}
+        return 200, _charge_json(row)
+
+    def lookup_many(self, keys: list) -> tuple[int, dict]:
+        keys = [str(k) for k in keys][:10000]
+        with self.ledger.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT * FROM {self.ledger.charges} WHERE idempotency_key = ANY(%s)", [keys]
+            ).fetchall()
+        found = {row["idempotency_key"]: _charge_json(row) for row in rows}
+        return 200, {"charges": {k: found.get(k) for k in keys}}
+
+    def list_charges(self, status: str, since: str | None, limit: int) -> tuple[int, dict]:
+        since_dt = datetime.fromisoformat(since) if since else datetime(1970, 1, 1)
+        with self.ledger.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT * FROM {self.ledger.charges} WHERE status = %s AND created_at >= %s "
+                "ORDER BY created_at, id LIMIT %s",
+                [status, since_dt, min(limit, 5000)],
+            ).fetchall()
+        return 200, {"charges": [_charge_json(r) for r in rows]}
+
+    # --- refunds -------------------------------------------------------------------------
+    def refund(self, body: dict) -> tuple[int, dict]:
+        key = str(body.get("idempotency_key") or "")
+        charge_id = body.get("charge_id")
+        charge_key = body.get("charge_idempotency_key")
+        if not key or not (charge_id or charge_key):
+            return 400, {"error": "invalid_request"}
+        with self.ledger.pool.connection() as conn, conn.transaction():
+            done = conn.execute(
+                f"SELECT * FROM {self.ledger.refunds} WHERE idempotency_key = %s", [key]
+            ).fetchone()
+            if done is not None:
+                return 200, _refund_json(done)
+            where, arg = ("id", charge_id) if charge_id else ("idempotency_key", charge_key)
+            charge = conn.execute(
+                f"SELECT * FROM {self.ledger.charges} WHERE {where} = %s FOR UPDATE", [arg]
+            ).fetchone()
+            if charge is None or charge["status"] != "succeeded":
+                return 404, {"error": "no_such_charge"}
+            if charge["refunded"]:
+                prior = conn.execute(
+                    f"SELECT * FROM {self.ledger.refunds} WHERE charge_id = %s", [charge["id"]]
+                ).fetchone()
+                return 200, _refund_json(prior)
+            conn.execute(
+                f"UPDATE {self.ledger.charges} SET refunded = true WHERE id = %s", [charge["id"]]
+            )
+            row = conn.execute(
+                f"INSERT INTO {self.ledger.refunds} (id, idempotency_key, charge_id, amount) "
+                "VALUES (%s,%s,%s,%s) RETURNING *",
+                ["re_" + uuid.uuid4().hex[:24], key, charge["id"], charge["amount"]],
+            ).fetchone()
+        return 200, _refund_json(row)
+
+
+def _replay(row: dict) -> tuple[int, dict]:
+    return (200 if row["status"] == "succeeded" else 402), _charge_json(row)
+
+
+def _refund_json(row: dict) -> dict:
+    return {
+        "id": row["id"],
+        "idempotency_key": row["idempotency_key"],
+        "charge_id": row["charge_id"],
+        "amount": str(row["amount"]),
+        "status": "succeeded",
+    }
+
+
+def make_handler(gateway: Gateway):
+    opts = gateway.opts
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):
+            if opts.verbose:
+                logger.info("%s %s", self.address_string(), fmt % args)
+
+        def _send(self, status: int, body: dict) -> None:
+            raw = json.dumps(body).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client timed out and left
+
+        def _body(self) -> dict:
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                value = json.loads(self.rfile.read(length) or b"{}")
+            except ValueError:
+                return {}
+            return value if isinstance(value, dict) else {}
+
+        def _chaos(self) -> bool:
+            if opts.latency_ms:
+                time.sleep(opts.latency_ms / 1000 * random.uniform(0.5, 1.5))
+            if opts.failure_rate and random.random() < opts.failure_rate:
+                self._send(503, {"error": "chaos"})
+                return True
+            return False
+
+        def do_GET(self):
+            url = urlparse(self.path)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            try:
+                if url.path == "/health":
+                    return self._send(200, {"ok": True, "name": gateway.ledger.name})
+                if url.path == "/v1/charges" and "idempotency_key" in query:
+                    if self._chaos():
+                        return None
+                    return self._send(*gateway.lookup(query["idempotency_key"]))
+                if url.path == "/v1/charges":
+                    return self._send(
+                        *gateway.list_charges(
+                            query.get("status", "succeeded"),
+                            query.get("since"),
+                            int(query.get("limit", "1000")),
+                        )
+                    )
+                return self._send(404, {"error": "not_found"})
+            except Exception as exc:  # noqa: BLE001 - a gateway answers 500, it does not die
+                logger.exception("gateway error")
+                return self._send(500, {"error": "internal", "detail": str(exc)[:200]})
+
+        def do_POST(self):
+            url = urlparse(self.path)
+            body = self._body()
+            try:
+                if url.path == "/v1/charges/lookup":
+                    return self._send(*gateway.lookup_many(body.get("idempotency_keys") or []))
+                if self._chaos():
+                    return None
+                if url.path == "/v1/charges":
+                    return self._send(*gateway.charge(body))
+                if url.path == "/v1/refunds":
+                    return self._send(*gateway.refund(body))
+                return self._send(404, {"error": "not_found"})
+            except Exception as exc:  # noqa: BLE001
+                logger.exception("gateway error")
+                return self._send(500, {"error": "internal", "detail": str(exc)[:200]})
+
+    return Handler
+
+
+def parse_args(argv=None):
+    import os
+
+    parser = argparse.ArgumentParser(description="Simulated payment gateway")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT", 8010)))
+    parser.add_argument("--name", default=os.environ.get("GATEWAY_NAME", "primary"))
+    parser.add_argument(
+        "--dsn",
+        default=os.environ.get(
+            "GATEWAY_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/flashsale_gateway"
+        ),
+    )
+    parser.add_argument(
+        "--failure-rate", type=float, default=float(os.environ.get("GATEWAY_FAILURE_RATE", 0))
+    )
+    parser.add_argument(
+        "--latency-ms", type=int, default=int(os.environ.get("GATEWAY_LATENCY_MS", 0))
+    )
+    parser.add_argument(
+        "--slow-seconds", type=float, default=float(os.environ.get("GATEWAY_SLOW_SECONDS", 20))
+    )
+    parser.add_argument(
+        "--hang-seconds", type=float, default=float(os.environ.get("GATEWAY_HANG_SECONDS", 30))
+    )
+    parser.add_argument("--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s gateway %(message)s")
+    opts = parse_args(argv)
+    if opts.name.replace("_", "").isalnum() is False:
+        sys.exit("--name must be alphanumeric")
+    gateway = Gateway(Ledger(opts.dsn, opts.name), opts)
+    server = ThreadingHTTPServer((opts.host, opts.port), make_handler(gateway))
+    server.daemon_threads = True
+
+    def stop(*_):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    logger.info("simulated gateway %r on http://%s:%s", opts.name, opts.host, opts.port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        gateway.ledger.pool.close()

@@ -1,0 +1,107 @@
+"""The payment gateway interface. A real provider plugs in by naming its class in
+settings.PAYMENT_GATEWAYS; the shop only sees these types."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    status: str  # "succeeded" | "declined"
+    charge_id: str
+    decline_code: str = ""
+    http_status: int | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund_id: str
+    charge_id: str
+
+
+@dataclass(frozen=True)
+class ChargeRecord:
+    """What the gateway's ledger says about a charge (for lookups and reconciliation)."""
+
+    charge_id: str
+    idempotency_key: str
+    status: str
+    amount: Decimal
+    refunded: bool
+    metadata: dict
+
+
+class GatewayError(Exception):
+    """The outcome is unknown or the gateway failed: retry with the SAME idempotency key."""
+
+    def __init__(self, message: str, *, kind: str = "error", http_status: int | None = None):
+        super().__init__(message)
+        self.kind = kind  # "timeout" | "error"
+        self.http_status = http_status
+
+
+class GatewayRejected(Exception):
+    """A terminal refusal of the request itself (4xx other than a decline); never retried."""
+
+    def __init__(self, message: str, *, http_status: int | None = None):
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class PaymentGateway(ABC):
+    name: str
+
+    @abstractmethod
+    def charge(
+        self,
+        *,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        card: str,
+        metadata: dict | None = None,
+    ) -> ChargeResult: ...
+
+    @abstractmethod
+    def refund(
+        self,
+        *,
+        idempotency_key: str,
+        charge_id: str = "",
+        charge_idempotency_key: str = "",
+    ) -> RefundResult: ...
+
+    @abstractmethod
+    def lookup(self, *, idempotency_key: str) -> ChargeRecord | None: ...
+
+    def lookup_many(self, *, idempotency_keys: list[str]) -> dict[str, ChargeRecord | None]:
+        return {k: self.lookup(idempotency_key=k) for k in idempotency_keys}
+
+    @abstractmethod
+    def charges_succeeded(self, *, since: str | None = None) -> list[ChargeRecord]: ...
+
+
+@cache
+def gateway_get(name: str) -> PaymentGateway:
+    config = settings.PAYMENT_GATEWAYS[name]
+    return import_string(config["CLASS"])(name=name, **config.get("OPTIONS", {}))
+
+
+def gateway_names() -> list[str]:
+    """Configured gateways, primary first."""
+    names = [settings.PAYMENT_PRIMARY_GATEWAY]
+    backup = settings.PAYMENT_BACKUP_GATEWAY
+    if backup and backup in settings.PAYMENT_GATEWAYS and backup not in names:
+        names.append(backup)
+    return names

@@ -1,0 +1,64 @@
+"""Telling the shopper: a push to the order's open pages (WebSocket group) and an email."""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.mail import send_mail
+
+logger = logging.getLogger(__name__)
+
+SUBJECTS = {
+    "paid": "Payment received: your order is confirmed",
+    "declined": "Your card was declined",
+    "expired": "Your reservation expired",
+    "refunded": "Your payment was refunded",
+    "failed": "We could not complete your payment",
+}
+
+
+def order_group(order_id: object) -> str:
+    """The channel-layer group of one order's open pages (any app's consumer may join it)."""
+    return f"order.{order_id}"
+
+
+def order_notify(*, order_id: object, event: str, detail: str = "") -> None:
+    """Push and mail one order event. Called after commit; never raises."""
+    from apps.orders.models import Order
+
+    try:
+        order = Order.objects.select_related("user").get(id=order_id)
+    except Exception:  # noqa: BLE001
+        logger.exception("notify: order %s unreadable", order_id)
+        return
+    message = {
+        "type": "order.update",
+        "order_id": str(order.id),
+        "status": order.status,
+        "event": event,
+        "detail": detail or order.status_reason,
+    }
+    try:
+        async_to_sync(get_channel_layer().group_send)(order_group(order.id), message)
+    except Exception:  # noqa: BLE001 - a push is best effort; the page also polls
+        logger.warning("notify: push for order %s failed", order_id, exc_info=True)
+    if order.user.email:
+        try:
+            send_mail(
+                SUBJECTS.get(event, f"Order update: {event}"),
+                f"Order {order.id}: {order.status.lower()}.\n{detail or order.status_reason}\n\n"
+                f"{settings.SITE_URL}/orders/{order.id}/",
+                settings.DEFAULT_FROM_EMAIL,
+                [order.user.email],
+            )
+        except Exception:  # noqa: BLE001
+            logger.warning("notify: email for order %s failed", order_id, exc_info=True)
+
+
+def order_notify_on_commit(*, order_id: object, event: str, detail: str = "") -> None:
+    from django.db import transaction
+
+    transaction.on_commit(lambda: order_notify(order_id=order_id, event=event, detail=detail))

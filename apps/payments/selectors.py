@@ -1,0 +1,60 @@
+"""Reads for the payment API, the checkout page and the audit."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+
+from apps.orders.models import Order
+
+from .models import Payment
+
+
+def order_for_shopper(*, order_id: object, user_id: int) -> Order | None:
+    """The shopper's own order with its payments, or None (others' orders do not exist)."""
+    try:
+        return (
+            Order.objects.select_related("sale__product")
+            .prefetch_related(
+                Prefetch("payments", queryset=Payment.objects.order_by("-created_at"))
+            )
+            .filter(id=order_id, user_id=user_id)
+            .first()
+        )
+    except (ValueError, TypeError):
+        return None
+
+
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def payment_body(payment: Payment) -> dict:
+    return {
+        "payment_id": str(payment.id),
+        "status": payment.status.lower(),
+        "amount": str(payment.amount),
+        "currency": payment.currency,
+        "card_last4": payment.card_last4,
+        "attempts": payment.attempts,
+        "failure_code": payment.failure_code or None,
+        "failure_reason": payment.failure_reason or None,
+        "created_at": _iso(payment.created_at),
+        "settled_at": _iso(payment.settled_at),
+    }
+
+
+def order_body(order: Order) -> dict:
+    return {
+        "order_id": str(order.id),
+        "sale_id": str(order.sale_id),
+        "product": order.sale.product.name,
+        "status": order.status.lower(),
+        "status_reason": order.status_reason or None,
+        "quantity": order.quantity,
+        "amount": str(order.amount),
+        "currency": order.currency,
+        "reserved_at": _iso(order.reserved_at),
+        "reservation_expires_at": _iso(order.reserved_until),
+        "paid_at": _iso(order.paid_at),
+        "payments": [payment_body(p) for p in order.payments.all()],
+    }

@@ -1,0 +1,665 @@
+"""Payments: create a charge request, run one gateway attempt, settle the outcome, refund,
+dead-letter, reconcile. Every write is a conditional UPDATE or guarded by a unique
+constraint, so a task redelivered after a crash, or run twice at once, changes nothing the
+second time; the gateway's idempotency key makes the charge itself happen at most once."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import BooleanField, ExpressionWrapper, F, Q
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from apps.core.errors import BadRequest, Conflict, Gone, NotFound, Unprocessable
+from apps.orders.models import Order, OrderStatus
+from apps.orders.services import TransitionLost, order_transition
+
+from .gateways.base import GatewayError, GatewayRejected, gateway_get, gateway_names
+from .models import AttemptOutcome, DeadLetter, Payment, PaymentAttempt, PaymentStatus
+from .notifications import order_notify_on_commit
+from .redis_scripts import breaker_allow, breaker_record, job_lock
+
+logger = logging.getLogger(__name__)
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- creating a payment -----------------------------------------------------------------
+def card_number_clean(card_number: object) -> str:
+    number = str(card_number or "").replace(" ", "").replace("-", "")
+    if not number.isdigit() or not 12 <= len(number) <= 19:
+        raise BadRequest("card_number must be 12 to 19 digits.", code="invalid_card_number")
+    return number
+
+
+def payment_idempotency_key(*, order_id: object, client_key: str) -> str:
+    """The gateway key: derived from the order (and the client's key, so a second card after
+    a decline is a new charge), identical on every attempt of one payment."""
+    digest = hashlib.sha256(client_key.encode()).hexdigest()[:16]
+    return f"order-{order_id}-{digest}"
+
+
+def payment_create(
+    *, order_id: object, user_id: int, card_number: object, client_key: str = ""
+) -> tuple[Payment, bool]:
+    """A PENDING payment for the shopper's reserved order, its charge queued on commit.
+    Replays (same order and client key) return the first payment. Returns (payment, created)."""
+    card = card_number_clean(card_number)
+    client_key = (client_key or f"card-{hashlib.sha256(card.encode()).hexdigest()[:24]}")[:255]
+    existing = Payment.objects.filter(order_id=order_id, client_key=client_key).first()
+    if existing is not None:
+        if existing.user_id != user_id:
+            raise NotFound("No such order.", code="order_not_found")
+        if existing.card_last4 != card[-4:]:
+            raise Unprocessable(
+                "This idempotency key was used with another card.", code="idempotency_key_reused"
+            )
+        return existing, False
+    try:
+        with transaction.atomic():
+            order = (
+                Order.objects.select_for_update()
+                .filter(id=order_id, user_id=user_id)
+                .annotate(
+                    open=ExpressionWrapper(Q(reserved_until__gt=Now()), output_field=BooleanField())
+                )
+                .first()
+            )
+            if order is None:
+                raise NotFound("No such order.", code="order_not_found")
+            _refuse_unless_payable(order)
+            live = Payment.objects.filter(order=order, status=PaymentStatus.PENDING).first()
+            if live is not None:
+                raise Conflict(
+                    "A payment for this order is already being processed.",
+                    code="payment_in_progress",
+                    extra={"payment_id": str(live.id)},
+                )
+            payment = Payment.objects.create(
+                order=order,
+                user_id=user_id,
+                amount=order.amount,
+                currency=order.currency,
+                client_key=client_key,
+                idempotency_key=payment_idempotency_key(order_id=order.id, client_key=client_key),
+                payment_method=card,
+                card_last4=card[-4:],
+                gateway=settings.PAYMENT_PRIMARY_GATEWAY,
+            )
+            transaction.on_commit(lambda: payment_enqueue(payment_id=payment.id))
+    except IntegrityError:
+        # A concurrent request with the same key won, or the order was just paid.
+        existing = Payment.objects.filter(order_id=order_id, client_key=client_key).first()
+        if existing is not None:
+            return existing, False
+        raise Conflict("This order already has a payment.", code="payment_in_progress") from None
+    return payment, True
+
+
+def _refuse_unless_payable(order: Order) -> None:
+    if order.status == OrderStatus.PAID or order.status == OrderStatus.FULFILLED:
+        raise Conflict("This order is already paid.", code="order_already_paid")
+    if order.status != OrderStatus.RESERVED:
+        raise Gone(
+            f"This reservation is {order.status.lower()}; nothing was charged.",
+            code=f"reservation_{order.status.lower()}",
+        )
+    if not order.open:  # by the database's clock
+        raise Gone("This reservation has expired; nothing was charged.", code="reservation_expired")
+
+
+def payment_enqueue(*, payment_id: object, gateway: str | None = None, countdown: float = 0):
+    from .tasks import charge_payment
+
+    try:
+        charge_payment.apply_async(
+            args=[str(payment_id)], kwargs={"gateway": gateway}, countdown=countdown or None
+        )
+    except Exception:  # noqa: BLE001 - the broker being down: reconciliation re-enqueues
+        logger.warning("could not enqueue charge of payment %s", payment_id, exc_info=True)
+
+
+# --- one charge attempt -------------------------------------------------------------------
+@dataclass(frozen=True)
+class AttemptResult:
+    outcome: str  # succeeded | declined | retry | dead_letter | settled | skipped
+    retry_in: float | None = None
+    detail: str = ""
+
+
+def retry_delay(attempt: int) -> float:
+    """0.5 s doubling per attempt, capped, with ±25 % jitter so retries do not march."""
+    base = settings.PAYMENT_RETRY_BASE_SECONDS * (2 ** max(attempt - 1, 0))
+    return min(base, settings.PAYMENT_RETRY_CAP_SECONDS) * random.uniform(0.75, 1.25)
+
+
+def _log_attempt(
+    payment_id, *, gateway, outcome, kind="charge", http_status=None, detail="", started=None
+) -> None:
+    PaymentAttempt.objects.create(
+        payment_id=payment_id,
+        kind=kind,
+        gateway=gateway,
+        outcome=outcome,
+        http_status=http_status,
+        detail=str(detail)[:255],
+        duration_ms=int((time.monotonic() - started) * 1000) if started else 0,
+        worker=_WORKER[:64],
+    )
+
+
+def _past_bound(order: Order) -> bool:
+    grace = timedelta(seconds=settings.PAYMENT_SETTLE_GRACE_SECONDS)
+    return Order.objects.filter(id=order.id, reserved_until__lt=Now() - grace).exists()
+
+
+def _gateway_choose(preferred: str | None) -> tuple[str | None, float]:
+    """The gateway to call now (the preferred one, else primary, else backup while the
+    primary's circuit is open), or (None, seconds until one may be tried)."""
+    names = [preferred] if preferred else gateway_names()
+    waits = []
+    for name in names:
+        state = breaker_allow(name)
+        if state.state == "closed":
+            return name, 0.0
+        if state.state == "probe":
+            if _gateway_probe(name):
+                return name, 0.0
+            continue
+        waits.append(state.wait_seconds)
+    return None, min(waits) if waits else 1.0
+
+
+def _gateway_probe(name: str) -> bool:
+    """The half-open trial: a harmless lookup rather than a shopper's charge. Success closes
+    the circuit; failure opens it for another period."""
+    try:
+        gateway_get(name).lookup(idempotency_key="breaker-probe")
+    except GatewayError:
+        breaker_record(name, success=False)
+        return False
+    breaker_record(name, success=True)
+    return True
+
+
+def payment_charge_attempt(*, payment_id: object, gateway: str | None = None) -> AttemptResult:
+    """Run one attempt of a payment's charge. Safe to run twice or at once: the payment is
+    settled by conditional UPDATEs and the gateway dedupes by the payment's key."""
+    payment = Payment.objects.select_related("order").filter(id=payment_id).first()
+    if payment is None or payment.status != PaymentStatus.PENDING:
+        return AttemptResult("skipped")
+    order = payment.order
+    if order.status != OrderStatus.RESERVED:
+        if payment.attempts == 0:
+            _payment_fail(payment, code="reservation_ended", reason="the reservation ended first")
+            return AttemptResult("settled", detail="reservation ended before any charge")
+        # A charge may have landed: settle by what the gateway knows, never charge anew.
+        return payment_settle_from_gateway(payment_id=payment.id) or AttemptResult(
+            "settled", detail="reservation ended; no charge found"
+        )
+
+    name, wait = _gateway_choose(gateway)
+    if name is None:
+        Payment.objects.filter(id=payment.id).update(updated_at=Now())
+        if _past_bound(order):
+            payment_dead_letter(payment_id=payment.id, reason="circuit open past the bound")
+            return AttemptResult("dead_letter", detail="circuit open")
+        return AttemptResult("retry", retry_in=wait + random.uniform(0, 1.0), detail="circuit")
+
+    attempt = Payment.objects.filter(id=payment.id, status=PaymentStatus.PENDING).update(
+        attempts=F("attempts") + 1, gateway=name, updated_at=Now()
+    )
+    if not attempt:
+        return AttemptResult("skipped")
+    attempts = payment.attempts + 1
+    started = time.monotonic()
+    try:
+        result = gateway_get(name).charge(
+            amount=payment.amount,
+            currency=payment.currency,
+            idempotency_key=payment.idempotency_key,
+            card=payment.payment_method,
+            metadata={"payment_id": str(payment.id), "order_id": str(order.id)},
+        )
+    except GatewayError as exc:
+        in_progress = exc.http_status == 409
+        if not in_progress:
+            breaker_record(name, success=False)
+        _log_attempt(
+            payment.id,
+            gateway=name,
+            outcome=AttemptOutcome.TIMEOUT if exc.kind == "timeout" else AttemptOutcome.ERROR,
+            http_status=exc.http_status,
+            detail=str(exc),
+            started=started,
+        )
+        if attempts >= settings.PAYMENT_MAX_ATTEMPTS:
+            payment_dead_letter(payment_id=payment.id, reason=f"{attempts} attempts: {exc}")
+            return AttemptResult("dead_letter", detail=str(exc))
+        return AttemptResult("retry", retry_in=retry_delay(attempts), detail=str(exc))
+    except GatewayRejected as exc:
+        breaker_record(name, success=True)  # the gateway answered; our request was wrong
+        _log_attempt(
+            payment.id,
+            gateway=name,
+            outcome=AttemptOutcome.ERROR,
+            http_status=exc.http_status,
+            detail=str(exc),
+            started=started,
+        )
+        payment_dead_letter(payment_id=payment.id, reason=str(exc))
+        return AttemptResult("dead_letter", detail=str(exc))
+
+    breaker_record(name, success=True)
+    _log_attempt(
+        payment.id,
+        gateway=name,
+        outcome=AttemptOutcome.SUCCEEDED if result.succeeded else AttemptOutcome.DECLINED,
+        http_status=result.http_status,
+        detail=result.charge_id if result.succeeded else result.decline_code,
+        started=started,
+    )
+    if result.succeeded:
+        payment_settle_success(payment_id=payment.id, charge_id=result.charge_id, gateway=name)
+        return AttemptResult("succeeded")
+    payment_settle_decline(payment_id=payment.id, code=result.decline_code or "declined")
+    return AttemptResult("declined", detail=result.decline_code)
+
+
+# --- settling ------------------------------------------------------------------------------
+def payment_settle_success(*, payment_id: object, charge_id: str, gateway: str) -> str:
+    """The gateway took the money. Order RESERVED → PAID; if the order is no longer
+    RESERVED (expired, cancelled, paid by another charge) the money goes back.
+    Returns "paid", "refunding" or "already"."""
+    refund = False
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().select_related("order").get(id=payment_id)
+        if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED):
+            if payment.gateway_charge_id == charge_id:
+                return "already"
+            # A second charge for one payment (e.g. on the backup): give it back.
+            transaction.on_commit(lambda: charge_refund_stray(gateway=gateway, charge_id=charge_id))
+            return "refunding"
+        try:
+            with transaction.atomic():
+                Payment.objects.filter(id=payment.id).update(
+                    status=PaymentStatus.SUCCEEDED,
+                    gateway=gateway,
+                    gateway_charge_id=charge_id,
+                    failure_code="",
+                    failure_reason="",
+                    settled_at=Now(),
+                    updated_at=Now(),
+                )
+        except IntegrityError:
+            # Another payment of this order is live: this one's money goes back.
+            Payment.objects.filter(id=payment.id).update(
+                gateway=gateway, gateway_charge_id=charge_id, updated_at=Now()
+            )
+            refund = True
+        if not refund:
+            try:
+                order_transition(
+                    order_id=payment.order_id,
+                    from_status=OrderStatus.RESERVED,
+                    to_status=OrderStatus.PAID,
+                    reason=f"paid by payment {payment.id}",
+                )
+                order_notify_on_commit(order_id=payment.order_id, event="paid")
+                return "paid"
+            except TransitionLost:
+                refund = True
+    transaction.on_commit(lambda: payment_refund_now_or_later(payment_id=payment_id))
+    return "refunding"
+
+
+def payment_settle_decline(*, payment_id: object, code: str) -> bool:
+    """The card was declined: payment FAILED; the reservation is released at once (unless
+    PAYMENT_DECLINE_RELEASES is off) and the shopper told. Idempotent."""
+    with transaction.atomic():
+        moved = Payment.objects.filter(id=payment_id, status=PaymentStatus.PENDING).update(
+            status=PaymentStatus.FAILED,
+            failure_code=code[:64],
+            failure_reason=f"card declined ({code})",
+            settled_at=Now(),
+            updated_at=Now(),
+        )
+        if not moved:
+            return False
+        order_id = Payment.objects.values_list("order_id", flat=True).get(id=payment_id)
+        if settings.PAYMENT_DECLINE_RELEASES:
+            try:
+                order_transition(
+                    order_id=order_id,
+                    from_status=OrderStatus.RESERVED,
+                    to_status=OrderStatus.CANCELLED,
+                    reason=f"payment declined: {code}",
+                )
+            except TransitionLost:
+                pass
+        order_notify_on_commit(order_id=order_id, event="declined", detail=f"card declined: {code}")
+    return True
+
+
+def _payment_fail(payment: Payment, *, code: str, reason: str, release: bool = False) -> bool:
+    with transaction.atomic():
+        moved = Payment.objects.filter(id=payment.id, status=PaymentStatus.PENDING).update(
+            status=PaymentStatus.FAILED,
+            failure_code=code,
+            failure_reason=reason[:255],
+            settled_at=Now(),
+            updated_at=Now(),
+        )
+        if moved and release:
+            try:
+                order_transition(
+                    order_id=payment.order_id,
+                    from_status=OrderStatus.RESERVED,
+                    to_status=OrderStatus.CANCELLED,
+                    reason=f"payment could not be completed: {reason}"[:255],
+                )
+            except TransitionLost:
+                pass
+            order_notify_on_commit(order_id=payment.order_id, event="failed", detail=reason)
+    return bool(moved)
+
+
+def payment_settle_from_gateway(*, payment_id: object) -> AttemptResult | None:
+    """Settle a payment by asking every gateway it may have used what happened to its key.
+    Returns None when no gateway knows the key (or none could be asked)."""
+    payment = Payment.objects.get(id=payment_id)
+    used = set(
+        PaymentAttempt.objects.filter(payment_id=payment.id, kind="charge")
+        .exclude(outcome=AttemptOutcome.CIRCUIT_OPEN)
+        .values_list("gateway", flat=True)
+    ) | {payment.gateway}
+    for name in [n for n in gateway_names() if n in used]:
+        try:
+            record = gateway_get(name).lookup(idempotency_key=payment.idempotency_key)
+        except GatewayError as exc:
+            logger.info("lookup of %s on %s failed: %s", payment.id, name, exc)
+            continue
+        if record is None:
+            continue
+        _log_attempt(
+            payment.id,
+            gateway=name,
+            outcome=AttemptOutcome.LOOKUP,
+            kind="lookup",
+            detail=f"{record.status} {record.charge_id}",
+        )
+        if record.status == "succeeded":
+            payment_settle_success(payment_id=payment.id, charge_id=record.charge_id, gateway=name)
+            return AttemptResult("succeeded", detail="found on lookup")
+        payment_settle_decline(payment_id=payment.id, code="declined")
+        return AttemptResult("declined", detail="found on lookup")
+    return None
+
+
+# --- refunds ----------------------------------------------------------------------------------
+def payment_refund_now_or_later(*, payment_id: object) -> None:
+    """Refund at once (we are already talking to the gateway); on failure a task retries
+    with backoff, and reconciliation catches whatever is left."""
+    try:
+        payment_refund(payment_id=payment_id)
+    except (GatewayError, GatewayRejected) as exc:
+        logger.warning("refund of %s deferred: %s", payment_id, exc)
+        payment_refund_enqueue(payment_id=payment_id)
+
+
+def payment_refund_enqueue(*, payment_id: object) -> None:
+    from .tasks import refund_payment
+
+    try:
+        refund_payment.delay(str(payment_id))
+    except Exception:  # noqa: BLE001 - reconciliation finds unrefunded charges
+        logger.warning("could not enqueue refund of payment %s", payment_id, exc_info=True)
+
+
+def payment_refund(*, payment_id: object) -> bool:
+    """Give back a payment's charge (own idempotency key) and end its order REFUNDED.
+    Raises GatewayError when the gateway cannot be reached (the task retries)."""
+    payment = Payment.objects.select_related("order").get(id=payment_id)
+    if payment.status == PaymentStatus.REFUNDED or not payment.gateway_charge_id:
+        return False
+    if payment.status == PaymentStatus.SUCCEEDED and payment.order.status in (
+        OrderStatus.PAID,
+        OrderStatus.FULFILLED,
+    ):
+        return False  # the order is kept; nothing to give back
+    refund_key = payment.refund_idempotency_key or f"refund-{payment.idempotency_key}"
+    Payment.objects.filter(id=payment.id, refund_idempotency_key="").update(
+        refund_idempotency_key=refund_key
+    )
+    started = time.monotonic()
+    try:
+        refund = gateway_get(payment.gateway).refund(
+            idempotency_key=refund_key, charge_id=payment.gateway_charge_id
+        )
+    except (GatewayError, GatewayRejected) as exc:
+        _log_attempt(
+            payment.id,
+            gateway=payment.gateway,
+            outcome=AttemptOutcome.REFUND_FAILED,
+            kind="refund",
+            detail=str(exc),
+            started=started,
+        )
+        raise
+    with transaction.atomic():
+        _log_attempt(
+            payment.id,
+            gateway=payment.gateway,
+            outcome=AttemptOutcome.REFUNDED,
+            kind="refund",
+            detail=refund.refund_id,
+            started=started,
+        )
+        moved = (
+            Payment.objects.filter(id=payment.id)
+            .exclude(status=PaymentStatus.REFUNDED)
+            .update(
+                status=PaymentStatus.REFUNDED,
+                gateway_refund_id=refund.refund_id,
+                updated_at=Now(),
+            )
+        )
+        order = Order.objects.get(id=payment.order_id)
+        if order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELLED):
+            try:
+                order_transition(
+                    order_id=order.id,
+                    from_status=order.status,
+                    to_status=OrderStatus.REFUNDED,
+                    reason=f"payment {payment.id} refunded: the reservation had ended",
+                )
+                order_notify_on_commit(order_id=order.id, event="refunded")
+            except TransitionLost:
+                pass
+    return bool(moved)
+
+
+def charge_refund_stray(*, gateway: str, charge_id: str) -> None:
+    """Refund a charge no payment keeps (a duplicate on another gateway, or unknown)."""
+    try:
+        gateway_get(gateway).refund(
+            idempotency_key=f"refund-stray-{charge_id}", charge_id=charge_id
+        )
+        logger.warning("refunded stray charge %s on %s", charge_id, gateway)
+    except (GatewayError, GatewayRejected) as exc:
+        logger.warning("stray charge %s on %s not refunded yet: %s", charge_id, gateway, exc)
+
+
+# --- dead letters ------------------------------------------------------------------------------
+def payment_dead_letter(*, payment_id: object, reason: str) -> None:
+    try:
+        with transaction.atomic():
+            DeadLetter.objects.create(payment_id=payment_id, reason=reason[:255])
+    except IntegrityError:
+        pass  # already dead-lettered and not yet processed
+    logger.warning("payment %s dead-lettered: %s", payment_id, reason)
+
+
+def dead_letters_process(*, limit: int = 100) -> dict[str, int]:
+    """For each open dead letter: settle it if a gateway knows its charge; else retry on the
+    backup gateway (once, if configured and its circuit allows); else release the
+    reservation and tell the shopper. Concurrent runs take different rows (SKIP LOCKED)."""
+    counts: dict[str, int] = {}
+    with transaction.atomic():
+        letters = list(
+            DeadLetter.objects.select_for_update(skip_locked=True)
+            .filter(processed_at__isnull=True)
+            .order_by("created_at")[:limit]
+        )
+        for letter in letters:
+            resolution = _dead_letter_resolve(letter)
+            DeadLetter.objects.filter(id=letter.id).update(
+                processed_at=timezone.now(), resolution=resolution
+            )
+            counts[resolution] = counts.get(resolution, 0) + 1
+    if counts:
+        logger.info("dead letters processed: %s", counts)
+    return counts
+
+
+def _dead_letter_resolve(letter: DeadLetter) -> str:
+    payment = Payment.objects.select_related("order").get(id=letter.payment_id)
+    if payment.status != PaymentStatus.PENDING:
+        return "already_settled"
+    settled = payment_settle_from_gateway(payment_id=payment.id)
+    if settled is not None:
+        return f"found_{settled.outcome}"
+    backup = settings.PAYMENT_BACKUP_GATEWAY
+    tried_backup = PaymentAttempt.objects.filter(payment_id=payment.id, gateway=backup).exists()
+    if (
+        backup
+        and not tried_backup
+        and payment.order.status == OrderStatus.RESERVED
+        and breaker_allow(backup).allows_call
+    ):
+        Payment.objects.filter(id=payment.id, status=PaymentStatus.PENDING).update(
+            attempts=0, gateway=backup, updated_at=Now()
+        )
+        transaction.on_commit(lambda: payment_enqueue(payment_id=payment.id, gateway=backup))
+        return "retry_on_backup"
+    _payment_fail(
+        payment,
+        code="gateway_unavailable",
+        reason="the payment service did not answer",
+        release=True,
+    )
+    return "released"
+
+
+# --- reconciliation ----------------------------------------------------------------------------
+@dataclass
+class ReconcileReport:
+    checked_charges: int = 0
+    checked_pending: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False
+
+    def count(self, action: str) -> None:
+        self.actions[action] = self.actions.get(action, 0) + 1
+
+
+def payments_reconcile() -> ReconcileReport:
+    """The gateway's ledger against ours. One run at a time (Redis lock, token release).
+    1. Every successful, unrefunded charge: its payment PAID if the order is still
+       reserved, else refunded; charges no payment keeps are refunded.
+    2. PENDING payments untouched for a while: ask the gateway by key and settle; if it
+       never saw the key, re-enqueue the charge (or give up once the reservation is over).
+    3. Successful payments whose order ended unpaid: refund."""
+    report = ReconcileReport()
+    with job_lock("payments-reconcile", seconds=300) as got:
+        if not got:
+            report.skipped = True
+            return report
+        _reconcile_ledger(report)
+        _reconcile_pending(report)
+        _reconcile_unrefunded(report)
+    if report.actions:
+        logger.warning("payment reconciliation corrected: %s", report.actions)
+    return report
+
+
+def _reconcile_ledger(report: ReconcileReport) -> None:
+    since = (
+        timezone.now() - timedelta(seconds=settings.PAYMENT_RECONCILE_WINDOW_SECONDS)
+    ).isoformat()
+    for name in gateway_names():
+        try:
+            charges = gateway_get(name).charges_succeeded(since=since)
+        except GatewayError as exc:
+            logger.warning("reconcile: %s unreachable: %s", name, exc)
+            continue
+        by_key = {
+            p.idempotency_key: p
+            for p in Payment.objects.select_related("order").filter(
+                idempotency_key__in=[c.idempotency_key for c in charges]
+            )
+        }
+        for charge in charges:
+            report.checked_charges += 1
+            if charge.refunded:
+                continue
+            payment = by_key.get(charge.idempotency_key)
+            if payment is None:
+                if Payment.objects.filter(id=charge.metadata.get("payment_id")).exists():
+                    continue  # created after we read our side; next run
+                charge_refund_stray(gateway=name, charge_id=charge.charge_id)
+                report.count("refunded_unknown_charge")
+                continue
+            if payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
+                outcome = payment_settle_success(
+                    payment_id=payment.id, charge_id=charge.charge_id, gateway=name
+                )
+                report.count(f"settled_{outcome}")
+            elif payment.gateway_charge_id != charge.charge_id or payment.gateway != name:
+                charge_refund_stray(gateway=name, charge_id=charge.charge_id)
+                report.count("refunded_duplicate_charge")
+            elif payment.status == PaymentStatus.REFUNDED:
+                charge_refund_stray(gateway=name, charge_id=charge.charge_id)
+                report.count("refunded_again")
+
+
+def _reconcile_pending(report: ReconcileReport) -> None:
+    stale = Now() - timedelta(seconds=settings.PAYMENT_PENDING_STALE_SECONDS)
+    pending = Payment.objects.select_related("order").filter(
+        status=PaymentStatus.PENDING, updated_at__lt=stale
+    )[:1000]
+    for payment in pending:
+        report.checked_pending += 1
+        settled = payment_settle_from_gateway(payment_id=payment.id)
+        if settled is not None:
+            report.count(f"pending_{settled.outcome}")
+            continue
+        if payment.order.status != OrderStatus.RESERVED or _past_bound(payment.order):
+            if _payment_fail(payment, code="abandoned", reason="no charge reached the gateway"):
+                report.count("pending_failed")
+            continue
+        Payment.objects.filter(id=payment.id).update(updated_at=Now())
+        payment_enqueue(payment_id=payment.id)
+        report.count("pending_requeued")
+
+
+def _reconcile_unrefunded(report: ReconcileReport) -> None:
+    stuck = Payment.objects.filter(
+        status=PaymentStatus.SUCCEEDED,
+        order__status__in=[OrderStatus.EXPIRED, OrderStatus.CANCELLED],
+    ).values_list("id", flat=True)[:1000]
+    for payment_id in stuck:
+        try:
+            payment_refund(payment_id=payment_id)
+            report.count("refunded_after_expiry")
+        except (GatewayError, GatewayRejected) as exc:
+            logger.warning("reconcile: refund of %s failed: %s", payment_id, exc)

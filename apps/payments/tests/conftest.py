@@ -1,0 +1,263 @@
+"""Payments test fixtures: real simulated-gateway processes, a real Celery worker process,
+reservations made through the real purchase service."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+
+from apps.orders.models import Order
+from apps.orders.services import order_reserve
+from apps.payments.gateways.base import gateway_get
+from apps.sales.selectors import sale_snapshot
+
+ROOT = Path(__file__).resolve().parents[3]
+RUN = os.environ.get("TEST_RUN_NAME", "") or "default"
+GATEWAY_DSN = f"postgresql://postgres@127.0.0.1:5432/flashsale_gateway_test_{RUN}"
+# Fast versions of the test cards' delays; the card semantics are unchanged.
+CLIENT_TIMEOUT = 1.0
+HANG_SECONDS = 1.6  # 4000000000009995: longer than the client's timeout
+SLOW_SECONDS = 2.5  # 4000000000003220
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class GatewayProcess:
+    """One simulated gateway service process; stop() and start() simulate an outage."""
+
+    def __init__(self, name: str, *extra: str):
+        self.name = name
+        self.port = free_port()
+        self.extra = extra
+        self.process: subprocess.Popen | None = None
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
+            prefix=f"fs-gw-{name}-", suffix=".log", delete=False
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "apps.payments.gateway_service",
+                "--port", str(self.port), "--name", self.name, "--dsn", GATEWAY_DSN,
+                "--hang-seconds", str(HANG_SECONDS), "--slow-seconds", str(SLOW_SECONDS),
+                *self.extra,
+            ],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/health", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"gateway {self.name} did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def charges(self, **params) -> list[dict]:
+        return httpx.get(self.url + "/v1/charges", params=params, timeout=5).json()["charges"]
+
+    def charge_of(self, key: str) -> dict | None:
+        response = httpx.get(self.url + "/v1/charges", params={"idempotency_key": key}, timeout=5)
+        return response.json() if response.status_code == 200 else None
+
+
+@pytest.fixture(scope="session")
+def gateway():
+    process = GatewayProcess("primary")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def backup_gateway():
+    process = GatewayProcess("backup")
+    process.start()
+    yield process
+    process.stop()
+
+
+def _use_gateways(settings, primary_url: str, backup_url: str = "") -> None:
+    cls = "apps.payments.gateways.simulated.SimulatedGateway"
+    settings.PAYMENT_GATEWAY_TIMEOUT = CLIENT_TIMEOUT
+    settings.PAYMENT_GATEWAYS = {
+        "primary": {"CLASS": cls, "OPTIONS": {"url": primary_url, "timeout": CLIENT_TIMEOUT}},
+    }
+    settings.PAYMENT_BACKUP_GATEWAY = ""
+    if backup_url:
+        settings.PAYMENT_GATEWAYS["backup"] = {
+            "CLASS": cls,
+            "OPTIONS": {"url": backup_url, "timeout": CLIENT_TIMEOUT},
+        }
+        settings.PAYMENT_BACKUP_GATEWAY = "backup"
+    gateway_get.cache_clear()
+
+
+@pytest.fixture
+def pay_settings(settings, gateway):
+    """This process talks to the test gateway with short timeouts."""
+    _use_gateways(settings, gateway.url)
+    settings.PAYMENT_BREAKER_OPEN_SECONDS = 2.0
+    settings.PAYMENT_MAX_ATTEMPTS = 8
+    settings.PAYMENT_RETRY_CAP_SECONDS = 1.0
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    yield settings
+    gateway_get.cache_clear()
+
+
+@pytest.fixture
+def use_gateways(settings):
+    def use(primary_url: str, backup_url: str = "") -> None:
+        _use_gateways(settings, primary_url, backup_url)
+
+    yield use
+    gateway_get.cache_clear()
+
+
+@pytest.fixture
+def reserve(make_shopper):
+    """reserve(sale, user=None) → a RESERVED Order made by the real purchase service."""
+
+    def make(sale, user=None) -> Order:
+        user = user or make_shopper()
+        if not user.email:
+            user.email = f"{user.username}@example.test"
+            user.save(update_fields=["email"])
+        body = order_reserve(
+            sale=sale_snapshot(str(sale.id)),
+            user_id=user.id,
+            quantity=1,
+            idempotency_key=uuid.uuid4().hex,
+        ).body
+        return Order.objects.get(id=body["order_id"])
+
+    return make
+
+
+class Worker:
+    def __init__(self, env: dict):
+        self.env = env
+        self.process: subprocess.Popen | None = None
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
+            prefix="fs-worker-", suffix=".log", delete=False
+        )
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/celery"), "-A", "flashsale", "worker",
+                "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--pool=prefork", "-c", "2",
+                "-l", "info", "--without-heartbeat", "--without-gossip", "--without-mingle",
+                "-n", f"paytest-{uuid.uuid4().hex[:6]}@%h",
+            ],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            if b"ready." in Path(self.log.name).read_bytes():
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError("worker did not start:\n" + Path(self.log.name).read_text()[-3000:])
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children at once (no warm shutdown)."""
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait()
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.process = None
+
+
+def purge_queue() -> None:
+    from flashsale.celery import app
+
+    with app.connection_for_write() as conn:
+        channel = conn.channel()
+        try:
+            channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+        except Exception:  # noqa: BLE001 - the queue may not exist yet
+            pass
+
+
+@pytest.fixture
+def worker_factory(gateway, tmp_path):
+    """start(**env) → a running Celery worker process on this run's queue, test database,
+    Redis prefix and gateway. Killed at the end of the test."""
+    workers: list[Worker] = []
+    mail_dir = tmp_path / "mail"
+    mail_dir.mkdir()
+
+    def start(**overrides) -> Worker:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "apps.payments.tests.worker_settings",
+            "FS_TEST_REDIS_PREFIX": settings.REDIS_KEY_PREFIX,
+            "TEST_RUN_NAME": os.environ.get("TEST_RUN_NAME", ""),
+            "PAYMENT_GATEWAY_URL": gateway.url,
+            "PAYMENT_GATEWAY_TIMEOUT": str(CLIENT_TIMEOUT),
+            "PAYMENT_BREAKER_OPEN_SECONDS": "2",
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(mail_dir),
+            "LOG_LEVEL": "WARNING",
+            **{k: str(v) for k, v in overrides.items()},
+        }
+        worker = Worker(env)
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    start.mail_dir = mail_dir
+    purge_queue()
+    yield start
+    for worker in workers:
+        worker.kill()
+    purge_queue()
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

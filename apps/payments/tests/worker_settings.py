@@ -1,0 +1,13 @@
+"""Settings of a Celery worker process started by the integration tests: the test run's
+database (pytest-django's test_flashsale_<run>), Redis key prefix and queue."""
+
+import os
+
+from flashsale.settings.test import *  # noqa: F403
+from flashsale.settings.test import CACHES, CHANNEL_LAYERS, DATABASES
+
+REDIS_KEY_PREFIX = os.environ["FS_TEST_REDIS_PREFIX"]
+CACHES["default"]["KEY_PREFIX"] = REDIS_KEY_PREFIX + "cache"
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = REDIS_KEY_PREFIX + "ws"
+DATABASES["default"]["NAME"] = DATABASES["default"]["TEST"]["NAME"]
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", "/tmp/fs-test-mail")
