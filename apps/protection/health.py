@@ -6,6 +6,7 @@ import time
 
 from django.conf import settings
 from django.db import DatabaseError, connection
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from apps.core.http import json_response
@@ -14,6 +15,7 @@ from apps.core.redis import RedisError, get_redis
 _cache: dict[str, tuple[float, dict]] = {}
 
 
+@csrf_exempt
 @require_GET
 def healthz(request):
     """Liveness: the process answers. Never touches a dependency."""
@@ -74,6 +76,7 @@ def readiness() -> dict:
     return body
 
 
+@csrf_exempt
 @require_GET
 def readyz(request):
     body = readiness()
