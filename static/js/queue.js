@@ -153,8 +153,10 @@
     if (q.state !== "waiting") return;
     var t = Drop.now();
     var pos = position();
-    $("[data-position]").textContent =
+    var figure = $("[data-position]");
+    figure.textContent =
       q.rank == null ? (t < starts ? "Drawn at the start" : "…") : pos === 0 ? "You're next" : pos.toLocaleString();
+    figure.classList.toggle("figure-text", q.rank == null || pos === 0);
     var eta = pos == null ? serverEta : pos / Math.max(q.rate, 1);
     if (t < starts) eta = (eta || 0) + (starts - t) / 1000;
     $("[data-eta]").textContent = pos === 0 ? "any moment now" : Drop.formatWait(eta);
@@ -263,7 +265,8 @@
     q.admission = { token: token, expiresMs: expiresMs };
     try { sessionStorage.setItem(storeKey + "admission", JSON.stringify(q.admission)); } catch (e) {}
     stopPolling();
-    if (q.socket) q.socket.close();
+    if (q.socket) { q.socket.onclose = null; q.socket.close(); q.socket = null; }
+    connection("");
     showAdmitted();
   }
 

@@ -1,0 +1,176 @@
+"""End to end in a real headless Chromium (Debian's, driven by Playwright's Python package):
+sign in, wait on the countdown, join the waiting room (proof of work in a Web Worker), get
+admitted by the real releaser, buy, see the reservation. A screenshot of each page goes to
+test-output/screenshots/. The WebSocket address points at a closed port, so the page runs on
+its polling fallback (the WebSocket itself is covered by the consumer tests)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from apps.orders.models import Order
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-output" / "screenshots"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def releaser():
+    """wr's releaser, ticking in a thread for the test's duration."""
+    from apps.waiting_room.releaser import Releaser
+
+    stop = threading.Event()
+
+    def run():
+        releaser = Releaser(tick_seconds=0.1, refresh_seconds=0.5)
+        try:
+            while not stop.is_set():
+                releaser.tick_once()
+                stop.wait(0.1)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def browser_page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: run .ci/install-system-packages")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # in between are still synchronous.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            page.set_default_timeout(20_000)
+            yield page
+            context.close()
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def test_shopper_signs_in_waits_joins_is_admitted_buys_and_sees_the_reservation(
+    live_server, browser_page, releaser, make_sale, make_shopper, settings
+):
+    settings.WS_PUBLIC_URL = f"ws://127.0.0.1:{_closed_port()}"
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    page = browser_page
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"JS error: {error}"))
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console: {msg.text}")
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
+    )
+
+    shopper = make_shopper(username="grace", password="a long enough password")
+    sale = make_sale(
+        title="Aurora sneakers, limited run",
+        inventory=3,
+        price="129.00",
+        starts_in=timedelta(seconds=25),
+        pre_queue_minutes=15,
+    )
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    # Sign in.
+    page.goto(f"{live_server.url}/accounts/login/?next=/")
+    shot("01-login")
+    page.get_by_label("Username").fill("grace")
+    page.get_by_label("Password").fill("a long enough password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live_server.url}/")
+
+    # The list: the sale with its countdown, and the header names the shopper (via /me).
+    page.get_by_text("Signed in as").wait_for()
+    card = page.locator("[data-sale-card]", has_text="Aurora sneakers")
+    card.locator("[data-countdown-label]", has_text="Starts in").wait_for()
+    shot("02-sales")
+
+    # The sale page: countdown on the server's clock, join button.
+    card.get_by_role("link").click()
+    page.wait_for_url(f"{live_server.url}/sales/{sale.id}/")
+    page.locator("[data-countdown-label]", has_text="Starts in").wait_for()
+    assert "129.00 USD" in page.text_content("main")
+    shot("03-sale-countdown")
+
+    # The waiting room: proof of work, then a place drawn at the start.
+    page.get_by_role("link", name="Join the waiting room").click()
+    page.wait_for_url(f"{live_server.url}/sales/{sale.id}/queue/")
+    page.locator('[data-queue][data-state="waiting"]').wait_for(timeout=60_000)
+    shot("04-queue-waiting")
+
+    # The start: the releaser admits, the page asks for its admission once and offers Buy.
+    page.locator('[data-queue][data-state="admitted"]').wait_for(timeout=60_000)
+    shot("05-admitted")
+    page.get_by_role("button", name="Buy now").click()
+
+    # The reservation: status, countdown, pay link.
+    page.wait_for_url(f"{live_server.url}/orders/**", timeout=20_000)
+    page.get_by_role("heading", name="Your unit is reserved").wait_for()
+    page.wait_for_function(
+        "document.querySelector('[data-reservation-left]').textContent.match(/^0?[45]:\\d\\d$/)"
+    )
+    shot("06-reservation")
+
+    order = Order.objects.get(user=shopper, sale=sale)
+    assert order.status == "RESERVED"
+    pay = page.get_by_role("link", name="Pay 129.00 USD")
+    assert pay.get_attribute("href") == f"/orders/{order.id}/pay/"
+    assert page.url == f"{live_server.url}/orders/{order.id}/"
+    assert not problems, problems
+
+    # The same shop on a phone: the sale page, now live, and the reservation.
+    phone = page.context.browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
+    phone_page = phone.new_page()
+    phone_page.goto(f"{live_server.url}/sales/{sale.id}/")
+    phone_page.locator("[data-countdown-label]", has_text="Live now").wait_for()
+    phone_page.screenshot(path=str(SCREENSHOTS / "07-sale-live-phone.png"), full_page=True)
+    phone.close()
