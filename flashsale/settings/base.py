@@ -197,69 +197,6 @@ SALE_LIST_CACHE_SECONDS = env.int("SALE_LIST_CACHE_SECONDS", default=5)
 SALE_CACHE_WARM_AHEAD_SECONDS = env.int("SALE_CACHE_WARM_AHEAD_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE["warm-sale-cache"] = {"task": "sales.cache_warm", "schedule": 30.0}
 
-LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "/"
-LOGOUT_REDIRECT_URL = "/"
-
-# --- Payments (issue 4): gateways, retries, circuit breaker, expiry bound, jobs -----------
-# The gateway implementation is one option (a dotted class path); the simulated gateway is a
-# service of its own (Procfile "gateway"). A backup gateway is used while the primary's
-# circuit is open and by the dead-letter job.
-PAYMENT_GATEWAY_CLASS = env(
-    "PAYMENT_GATEWAY_CLASS", default="apps.payments.gateways.simulated.SimulatedGateway"
-)
-PAYMENT_GATEWAY_URL = env("PAYMENT_GATEWAY_URL", default="http://127.0.0.1:8010")
-PAYMENT_BACKUP_GATEWAY_URL = env("PAYMENT_BACKUP_GATEWAY_URL", default="")
-# The client gives up on one gateway call after this long (then retries, same key).
-PAYMENT_GATEWAY_TIMEOUT = env.float("PAYMENT_GATEWAY_TIMEOUT", default=5.0)
-PAYMENT_GATEWAYS = {
-    "primary": {
-        "CLASS": PAYMENT_GATEWAY_CLASS,
-        "OPTIONS": {"url": PAYMENT_GATEWAY_URL, "timeout": PAYMENT_GATEWAY_TIMEOUT},
-    },
-}
-if PAYMENT_BACKUP_GATEWAY_URL:
-    PAYMENT_GATEWAYS["backup"] = {
-        "CLASS": env("PAYMENT_BACKUP_GATEWAY_CLASS", default=PAYMENT_GATEWAY_CLASS),
-        "OPTIONS": {"url": PAYMENT_BACKUP_GATEWAY_URL, "timeout": PAYMENT_GATEWAY_TIMEOUT},
-    }
-PAYMENT_PRIMARY_GATEWAY = "primary"
-PAYMENT_BACKUP_GATEWAY = "backup" if PAYMENT_BACKUP_GATEWAY_URL else ""
-# Retries of timeouts and 5xx: 0.5 s doubling, capped, ±25 % jitter, same idempotency key.
-PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=0.5)
-PAYMENT_RETRY_CAP_SECONDS = env.float("PAYMENT_RETRY_CAP_SECONDS", default=8.0)
-PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=8)
-# Circuit breaker shared by all workers (Redis): opens after N consecutive failures,
-# half-open probe after the open period, closes on a success.
-PAYMENT_BREAKER_THRESHOLD = env.int("PAYMENT_BREAKER_THRESHOLD", default=5)
-PAYMENT_BREAKER_OPEN_SECONDS = env.float("PAYMENT_BREAKER_OPEN_SECONDS", default=60.0)
-# A reservation with a charge in flight is not expired until this long past reserved_until.
-PAYMENT_SETTLE_GRACE_SECONDS = env.int("PAYMENT_SETTLE_GRACE_SECONDS", default=120)
-# Reconciliation asks the gateway about PENDING payments untouched for this long.
-PAYMENT_PENDING_STALE_SECONDS = env.int("PAYMENT_PENDING_STALE_SECONDS", default=60)
-# How far back reconciliation reads the gateway's ledger of successful charges.
-PAYMENT_RECONCILE_WINDOW_SECONDS = env.int("PAYMENT_RECONCILE_WINDOW_SECONDS", default=24 * 3600)
-# A declined card releases the reservation at once (the order ends CANCELLED). False keeps
-# the reservation so the shopper can try another card until it expires.
-PAYMENT_DECLINE_RELEASES = env.bool("PAYMENT_DECLINE_RELEASES", default=True)
-CELERY_BEAT_SCHEDULE["reconcile-payments"] = {"task": "payments.reconcile", "schedule": 60.0}
-CELERY_BEAT_SCHEDULE["process-payment-dead-letters"] = {
-    "task": "payments.process_dead_letters",
-    "schedule": 30.0,
-}
-# --- end payments ---------------------------------------------------------------------------
-
-# --- Waiting room (issue 3, waiting room) ---
-# The releaser (manage.py run_releaser) ticks every open room this often; a tick credits at
-# most WAITING_ROOM_LONGEST_GAP_MS of release after a pause, so a restart causes no burst.
-WAITING_ROOM_TICK_SECONDS = env.float("WAITING_ROOM_TICK_SECONDS", default=0.1)
-WAITING_ROOM_LONGEST_GAP_MS = env.int("WAITING_ROOM_LONGEST_GAP_MS", default=1000)
-# Live sale messages: at most one per this interval per sale (a phase change goes at once),
-# and an unchanged state is repeated this often as a heartbeat.
-WAITING_ROOM_BROADCAST_SECONDS = env.float("WAITING_ROOM_BROADCAST_SECONDS", default=0.25)
-WAITING_ROOM_HEARTBEAT_SECONDS = env.int("WAITING_ROOM_HEARTBEAT_SECONDS", default=5)
-# --- end waiting room ---
-
 # --- Protection (issue 5): rate limits, bots, load shedding, degraded modes, headers ---------
 # django-ratelimit's own switch; RATELIMIT_ENABLE=0 for load tests run from one address.
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
@@ -351,3 +288,65 @@ if not DEBUG and (
         "set SECRET_KEY to a long random value."
     )
 # --- end protection ----------------------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+# --- Payments (issue 4): gateways, retries, circuit breaker, expiry bound, jobs -----------
+# The gateway implementation is one option (a dotted class path); the simulated gateway is a
+# service of its own (Procfile "gateway"). A backup gateway is used while the primary's
+# circuit is open and by the dead-letter job.
+PAYMENT_GATEWAY_CLASS = env(
+    "PAYMENT_GATEWAY_CLASS", default="apps.payments.gateways.simulated.SimulatedGateway"
+)
+PAYMENT_GATEWAY_URL = env("PAYMENT_GATEWAY_URL", default="http://127.0.0.1:8010")
+PAYMENT_BACKUP_GATEWAY_URL = env("PAYMENT_BACKUP_GATEWAY_URL", default="")
+# The client gives up on one gateway call after this long (then retries, same key).
+PAYMENT_GATEWAY_TIMEOUT = env.float("PAYMENT_GATEWAY_TIMEOUT", default=5.0)
+PAYMENT_GATEWAYS = {
+    "primary": {
+        "CLASS": PAYMENT_GATEWAY_CLASS,
+        "OPTIONS": {"url": PAYMENT_GATEWAY_URL, "timeout": PAYMENT_GATEWAY_TIMEOUT},
+    },
+}
+if PAYMENT_BACKUP_GATEWAY_URL:
+    PAYMENT_GATEWAYS["backup"] = {
+        "CLASS": env("PAYMENT_BACKUP_GATEWAY_CLASS", default=PAYMENT_GATEWAY_CLASS),
+        "OPTIONS": {"url": PAYMENT_BACKUP_GATEWAY_URL, "timeout": PAYMENT_GATEWAY_TIMEOUT},
+    }
+PAYMENT_PRIMARY_GATEWAY = "primary"
+PAYMENT_BACKUP_GATEWAY = "backup" if PAYMENT_BACKUP_GATEWAY_URL else ""
+# Retries of timeouts and 5xx: 0.5 s doubling, capped, ±25 % jitter, same idempotency key.
+PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=0.5)
+PAYMENT_RETRY_CAP_SECONDS = env.float("PAYMENT_RETRY_CAP_SECONDS", default=8.0)
+PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=8)
+# Circuit breaker shared by all workers (Redis): opens after N consecutive failures,
+# half-open probe after the open period, closes on a success.
+PAYMENT_BREAKER_THRESHOLD = env.int("PAYMENT_BREAKER_THRESHOLD", default=5)
+PAYMENT_BREAKER_OPEN_SECONDS = env.float("PAYMENT_BREAKER_OPEN_SECONDS", default=60.0)
+# A reservation with a charge in flight is not expired until this long past reserved_until.
+PAYMENT_SETTLE_GRACE_SECONDS = env.int("PAYMENT_SETTLE_GRACE_SECONDS", default=120)
+# Reconciliation asks the gateway about PENDING payments untouched for this long.
+PAYMENT_PENDING_STALE_SECONDS = env.int("PAYMENT_PENDING_STALE_SECONDS", default=60)
+# How far back reconciliation reads the gateway's ledger of successful charges.
+PAYMENT_RECONCILE_WINDOW_SECONDS = env.int("PAYMENT_RECONCILE_WINDOW_SECONDS", default=24 * 3600)
+# A declined card releases the reservation at once (the order ends CANCELLED). False keeps
+# the reservation so the shopper can try another card until it expires.
+PAYMENT_DECLINE_RELEASES = env.bool("PAYMENT_DECLINE_RELEASES", default=True)
+CELERY_BEAT_SCHEDULE["reconcile-payments"] = {"task": "payments.reconcile", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["process-payment-dead-letters"] = {
+    "task": "payments.process_dead_letters",
+    "schedule": 30.0,
+}
+# --- end payments ---------------------------------------------------------------------------
+
+# --- Waiting room (issue 3, waiting room) ---
+# The releaser (manage.py run_releaser) ticks every open room this often; a tick credits at
+# most WAITING_ROOM_LONGEST_GAP_MS of release after a pause, so a restart causes no burst.
+WAITING_ROOM_TICK_SECONDS = env.float("WAITING_ROOM_TICK_SECONDS", default=0.1)
+WAITING_ROOM_LONGEST_GAP_MS = env.int("WAITING_ROOM_LONGEST_GAP_MS", default=1000)
+# Live sale messages: at most one per this interval per sale (a phase change goes at once),
+# and an unchanged state is repeated this often as a heartbeat.
+WAITING_ROOM_BROADCAST_SECONDS = env.float("WAITING_ROOM_BROADCAST_SECONDS", default=0.25)
+WAITING_ROOM_HEARTBEAT_SECONDS = env.int("WAITING_ROOM_HEARTBEAT_SECONDS", default=5)
+# --- end waiting room ---
