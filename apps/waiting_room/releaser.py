@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.db.models import Sum
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -72,7 +72,8 @@ class Releaser:
     _refreshed_at: float = 0.0
 
     def refresh(self) -> None:
-        close_old_connections()
+        if not connection.in_atomic_block:
+            close_old_connections()  # a long-running process: drop a dead connection
         self.rooms = rooms_open()
         self.reserved = units_reserved_by_sale([room.sale_id for room in self.rooms])
         self._refreshed_at = time.monotonic()
