@@ -47,3 +47,14 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# Issue 6: the benchmark (wrk; three repetitions, medians), the Locust sale simulator and the
+# chaos scenarios at full scale. Each uses its own database / Redis; see docs/benchmarks.md.
+bench: install services
+	scripts/bench $(BENCH_ARGS)
+
+loadtest: install services
+	scripts/loadtest $(LOADTEST_ARGS)
+
+chaos: install services
+	scripts/chaos $(CHAOS_ARGS)
