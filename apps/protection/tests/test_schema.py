@@ -3,6 +3,8 @@ documented response matches the schema. The longer run is scripts/fuzz."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -47,9 +49,9 @@ def live_sale(make_sale):
 
 @schema.parametrize()
 @settings(
-    max_examples=6,
+    max_examples=int(os.environ.get("SCHEMA_FUZZ_EXAMPLES", "6")),
     deadline=None,
-    derandomize=True,
+    derandomize="SCHEMA_FUZZ_EXAMPLES" not in os.environ,
     suppress_health_check=list(HealthCheck),
 )
 @pytest.mark.django_db
