@@ -83,6 +83,11 @@ def taskset(cpus: str | None) -> list[str]:
 
 
 def start_redis(args, workdir: Path) -> subprocess.Popen:
+    import socket
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", args.redis_port)) == 0:
+            sys.exit(f"port {args.redis_port} is taken; pick another with --redis-port")
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     process = subprocess.Popen(
         [
@@ -371,20 +376,19 @@ def scenario_bare(ctx, rep):
     return run_wrk(ctx.args, ctx.port, path="/api/v1/bench/bare")
 
 
+def sell_out(sale_id: str, user_id: int) -> None:
+    """Take a one-unit sale's only unit through the real service."""
+    from apps.orders.services import order_reserve
+    from apps.sales.selectors import sale_snapshot
+
+    order_reserve(
+        sale=sale_snapshot(sale_id), user_id=user_id, quantity=1, idempotency_key=uuid.uuid4().hex
+    )
+
+
 def scenario_soldout(ctx, rep):
     sale_id = sale_new(1)
-    first = run_wrk(
-        ctx.args,
-        ctx.port,
-        path=f"/api/v1/flash_sales/{sale_id}/purchase",
-        method="POST",
-        body=PURCHASE_BODY,
-        tokens=ctx.tokens_file("soldout", sale_id, 0, 1),
-        auth="bearer",
-        quota=ctx.args.threads,
-        duration=10,
-    )
-    assert first["statuses"].get("201", 0) == 1, first["statuses"]
+    sell_out(sale_id, ctx.user_ids[-1])
     tokens = ctx.tokens_file("soldout", sale_id, 1, 5000)
     return run_wrk(
         ctx.args,
@@ -400,7 +404,7 @@ def scenario_soldout(ctx, rep):
 def scenario_reserve(ctx, rep):
     n = ctx.args.reserve_attempts
     sale_id = sale_new(n + 1000)
-    tokens = ctx.tokens_file("reserve", sale_id, 0, n)
+    tokens = ctx.tokens_file("reserve", sale_id, 0, n + ctx.args.connections)  # all unique
     result = run_wrk(
         ctx.args,
         ctx.port,
@@ -418,7 +422,7 @@ def scenario_reserve(ctx, rep):
 def scenario_rowlock(ctx, rep):
     n = ctx.args.rowlock_attempts
     sale_id = sale_new(n + 1000)
-    tokens = ctx.tokens_file("rowlock", sale_id, 0, n, admission=False)
+    tokens = ctx.tokens_file("rowlock", sale_id, 0, n + ctx.args.connections, admission=False)
     result = run_wrk(
         ctx.args,
         ctx.port,
@@ -571,13 +575,14 @@ def scenario_redis_lua(ctx, rep):
         "--csv",
         "EVALSHA",
         sha,
-        "6",
+        "7",
         prefix + "free",
         prefix + "primed",
         prefix + "buyers",
         prefix + "idem:__rand_int__",
         prefix + "inflight",
         prefix + "pending",
+        prefix + "adm:__rand_int__",
         "__rand_int__",
         "1",
         "1",
@@ -586,6 +591,8 @@ def scenario_redis_lua(ctx, rep):
         "0",
         str(2**52),
         "o-__rand_int__",
+        "j-__rand_int__",
+        "900",
     ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     client.delete(
@@ -610,6 +617,19 @@ def scenario_redis_lua(ctx, rep):
         "responses": n,
         "statuses": {},
     }
+
+
+def serve_forever(args, ctx) -> None:
+    sale_id = sale_new(args.mix_units)
+    print(f"server http://127.0.0.1:{args.port}  redis port {args.redis_port}", flush=True)
+    print(f"sale {sale_id}", flush=True)
+    print(f"token {ctx.user_tokens[0]}", flush=True)
+    print(f"tokens file {ctx.tokens_file('serve', sale_id, 0, args.mix_shoppers)}", flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
 
 
 SCENARIOS = {
@@ -783,8 +803,14 @@ def main() -> None:
     parser.add_argument("--rowlock-attempts", type=int, default=8000)
     parser.add_argument("--redis-calls", type=int, default=200000)
     parser.add_argument("--json", default=None, help="write every figure to this JSON file")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="set up, start the server, print a sale and a token, and wait",
+    )
     parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up on kill
     if not shutil.which(args.wrk):
         sys.exit("wrk is missing: apt-get install -y wrk (see .ci/install-system-packages)")
     names = [n for n in args.only.split(",") if n]
@@ -801,12 +827,20 @@ def main() -> None:
         log(f"database {args.database_url.rsplit('/', 1)[-1]}: migrating")
         prepare_database(env)
         django_setup(env)
-        shoppers = max(args.mix_shoppers, args.reserve_attempts, args.rowlock_attempts, 50000)
+        shoppers = max(
+            args.mix_shoppers,
+            args.reserve_attempts + args.connections,
+            args.rowlock_attempts + args.connections,
+            50000,
+        )
         log(f"{shoppers} shoppers")
         user_ids, user_tokens = shoppers_ready(shoppers, args.workdir)
         ctx = Context(args, env, user_ids, user_tokens)
         server = Server(args, env, "flashsale.wsgi:application", args.port)
         server.wait("/api/v1/bench/bare")
+        if args.serve:
+            serve_forever(args, ctx)
+            return
         results: dict[str, list] = {n: [] for n in names}
         for rep in range(args.reps):
             for name in names:

@@ -27,16 +27,22 @@ _ends = int(os.environ.get("RAW_ENDS_MS", str(2**52)))
 _fixed = [_prefix + "free", _prefix + "primed", _prefix + "buyers"]
 _tail = [_prefix + "inflight", _prefix + "pending"]
 _fingerprint = hashlib.sha256(b"q1").hexdigest()[:16]
-_STATUS = {b"OK": "201 Created", b"SOLD_OUT": "410 Gone", b"LIMIT": "409 Conflict"}
+_STATUS = {
+    b"OK": "201 Created",
+    b"SOLD_OUT": "410 Gone",
+    b"LIMIT": "409 Conflict",
+    b"ADMISSION_USED": "403 Forbidden",
+}
 
 
 def application(environ, start_response):
     user = environ.get("HTTP_X_USER", "0")
     idem = environ.get("HTTP_X_IDEMPOTENCY_KEY", "")
     digest = hashlib.sha256(idem.encode()).hexdigest()[:32]
+    # the same keys and arguments as the API: an admission (jti per shopper) spent on success
     reply = _script(
-        keys=[*_fixed, f"{_prefix}idem:{user}:{digest}", *_tail],
-        args=[user, 1, 1, _fingerprint, 86400, _starts, _ends, str(uuid.uuid4())],
+        keys=[*_fixed, f"{_prefix}idem:{user}:{digest}", *_tail, f"{_prefix}adm:j{user}"],
+        args=[user, 1, 1, _fingerprint, 86400, _starts, _ends, str(uuid.uuid4()), f"j{user}", 900],
     )
     outcome = reply[0]
     body = json.dumps(
