@@ -10,6 +10,7 @@
   var status = sale.dataset.status;
   var message = sale.querySelector("[data-phase-message]");
   var join = sale.querySelector("[data-join]");
+  var joinNote = sale.querySelector("[data-join-note]");
   var countdown = sale.querySelector("[data-countdown]");
   var unitsRow = sale.querySelector("[data-units-left-row]");
   var unitsLeft = sale.querySelector("[data-units-left]");
@@ -21,6 +22,11 @@
   }
 
   function render(t) {
+    renderPhase(t);
+    joinNote.hidden = join.hidden;
+  }
+
+  function renderPhase(t) {
     if (status === "CANCELLED") {
       say("This sale was cancelled."); join.hidden = true; return;
     }

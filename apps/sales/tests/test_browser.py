@@ -1,19 +1,24 @@
 """End to end in a real headless Chromium (Debian's, driven by Playwright's Python package):
 sign in, wait on the countdown, join the waiting room (proof of work in a Web Worker), get
 admitted by the real releaser, buy, see the reservation. A screenshot of each page goes to
-test-output/screenshots/. The WebSocket address points at a closed port, so the page runs on
-its polling fallback (the WebSocket itself is covered by the consumer tests)."""
+test-output/screenshots/. The shopper's queue page follows the sale over a real WebSocket (a
+daphne the test starts); a second shopper on a phone, whose WebSocket is refused, follows by
+polling and sees the sale switch to sold out without reloading."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 
 from apps.orders.models import Order
@@ -30,13 +35,57 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-output" / "screenshots"
+ROOT = Path(__file__).resolve().parents[3]
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
 
 
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def daphne():
+    """daphne on a free port, sharing this test run's database and Redis keys."""
+    port = _closed_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "apps.sales.tests.daphne_settings",
+        "SHARED_REDIS_KEY_PREFIX": django_settings.REDIS_KEY_PREFIX,
+        "SHARED_DATABASE_NAME": connection.settings_dict["NAME"],
+        "PYTHONPATH": str(ROOT),
+    }
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("daphne")),
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "flashsale.asgi:application",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("daphne did not start")
+            time.sleep(0.2)
+    yield f"ws://127.0.0.1:{port}"
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 @pytest.fixture
@@ -89,9 +138,9 @@ def browser_page():
 
 
 def test_shopper_signs_in_waits_joins_is_admitted_buys_and_sees_the_reservation(
-    live_server, browser_page, releaser, make_sale, make_shopper, settings
+    live_server, daphne, browser_page, releaser, make_sale, make_shopper, settings
 ):
-    settings.WS_PUBLIC_URL = f"ws://127.0.0.1:{_closed_port()}"
+    settings.WS_PUBLIC_URL = daphne
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True)
     page = browser_page
@@ -109,7 +158,7 @@ def test_shopper_signs_in_waits_joins_is_admitted_buys_and_sees_the_reservation(
     shopper = make_shopper(username="grace", password="a long enough password")
     sale = make_sale(
         title="Aurora sneakers, limited run",
-        inventory=3,
+        inventory=1,
         price="129.00",
         starts_in=timedelta(seconds=25),
         pre_queue_minutes=15,
@@ -145,9 +194,24 @@ def test_shopper_signs_in_waits_joins_is_admitted_buys_and_sees_the_reservation(
     page.locator('[data-queue][data-state="waiting"]').wait_for(timeout=60_000)
     shot("04-queue-waiting")
 
-    # The start: the releaser admits, the page asks for its admission once and offers Buy.
+    page.get_by_text("Live updates on.").wait_for()
+
+    # A second shopper watches the sale page on a phone, WebSocket refused (polling fallback).
+    phone = page.context.browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
+    phone_page = phone.new_page()
+    phone_page.route_web_socket("**/*", lambda ws: ws.close())
+    phone_page.goto(f"{live_server.url}/sales/{sale.id}/")
+    phone_page.locator("[data-countdown-label]", has_text="Starts in").wait_for()
+    phone_page.screenshot(path=str(SCREENSHOTS / "03b-sale-phone.png"), full_page=True)
+
+    # The start: the admission comes over the WebSocket; the page offers Buy.
+    polls = []
+    page.on("request", lambda r: polls.append(r.url) if "now_serving" in r.url else None)
     page.locator('[data-queue][data-state="admitted"]').wait_for(timeout=60_000)
     shot("05-admitted")
+    assert polls == []  # followed over the socket, not by polling
     page.get_by_role("button", name="Buy now").click()
 
     # The reservation: status, countdown, pay link.
@@ -165,12 +229,16 @@ def test_shopper_signs_in_waits_joins_is_admitted_buys_and_sees_the_reservation(
     assert page.url == f"{live_server.url}/orders/{order.id}/"
     assert not problems, problems
 
-    # The same shop on a phone: the sale page, now live, and the reservation.
-    phone = page.context.browser.new_context(
-        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
-    )
-    phone_page = phone.new_page()
-    phone_page.goto(f"{live_server.url}/sales/{sale.id}/")
-    phone_page.locator("[data-countdown-label]", has_text="Live now").wait_for()
-    phone_page.screenshot(path=str(SCREENSHOTS / "07-sale-live-phone.png"), full_page=True)
+    # The one unit is taken: the phone's page, never reloaded, says so.
+    phone_page.locator("[data-countdown-label]", has_text="Sold out").wait_for()
+    assert phone_page.get_by_role("link", name="Join the waiting room").is_hidden()
+    phone_page.screenshot(path=str(SCREENSHOTS / "07-sold-out-phone.png"), full_page=True)
+    # And a shopper who signs in on the phone and opens the queue is told at once.
+    phone_page.goto(f"{live_server.url}/accounts/login/?next=/sales/{sale.id}/queue/")
+    make_shopper(username="ada", password="another long password")
+    phone_page.get_by_label("Username").fill("ada")
+    phone_page.get_by_label("Password").fill("another long password")
+    phone_page.get_by_role("button", name="Sign in").click()
+    phone_page.locator('[data-queue][data-state="sold_out"]').wait_for(timeout=30_000)
+    phone_page.screenshot(path=str(SCREENSHOTS / "08-queue-sold-out-phone.png"), full_page=True)
     phone.close()

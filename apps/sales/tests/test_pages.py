@@ -65,6 +65,9 @@ def test_sale_page_is_public_cacheable_and_the_same_for_everyone(client, make_sa
         assert "49.00 USD" in html and "Join the waiting room" in html
         assert f'href="/sales/{sale.id}/queue/"' in html
         assert_csp_safe(html)
+        # The Content-Security-Policy the protection middleware sends forbids inline scripts.
+        policy = response["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "unsafe-inline" not in policy.split(";")[1]
     # Nothing per shopper in the cached page: the header is filled in by /me.
     assert shopper.username not in signed_in.content.decode()
     assert anonymous.content == signed_in.content
