@@ -44,8 +44,9 @@ class Command(BaseCommand):
             )
             product.save(update_fields=["description"])
         now = timezone.now()
+        # Reuse a demo sale that has not started yet; otherwise a fresh countdown.
         sale = FlashSale.objects.filter(
-            product=product, status__in=[SaleStatus.SCHEDULED, SaleStatus.ACTIVE], end_time__gt=now
+            product=product, status=SaleStatus.SCHEDULED, start_time__gt=now
         ).first()
         if sale is None:
             start = now + timedelta(seconds=starts_in)
