@@ -162,7 +162,8 @@ def flag_later(*, user_id: int, ip: str, sale_id: str, score: int, reasons: list
     try:
         from .tasks import record_flag
 
-        record_flag.delay(user_id, ip, sale_id, score, reasons)
+        # No publish retries: a broker that is down must not slow the join.
+        record_flag.apply_async((user_id, ip, sale_id, score, reasons), retry=False)
     except Exception:  # the broker being down must not change the verdict
         logger.warning("could not queue the bot flag of user %s", user_id)
 
