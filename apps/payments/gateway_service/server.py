@@ -7,6 +7,7 @@ Endpoints (JSON):
   GET  /v1/charges?idempotency_key=K          one charge or 404
   POST /v1/charges/lookup   {idempotency_keys: [...]} → {key: charge|null}
   GET  /v1/charges?status=succeeded&since=ISO  the ledger's charges (reconciliation)
+  GET  /v1/attempts?idempotency_key=K          requests seen for a key (tests)
   GET  /health
 
 Idempotency works like a real provider's: a key's outcome (success or decline) is stored and
@@ -93,6 +94,13 @@ class Ledger:
                     idempotency_key text PRIMARY KEY, n integer NOT NULL)"""
             )
 
+    def attempts_of(self, key: str) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT n FROM {self.attempts} WHERE idempotency_key = %s", [key]
+            ).fetchone()
+        return row["n"] if row else 0
+
     def count_attempt(self, key: str) -> int:
         with self.pool.connection() as conn:
             return conn.execute(
@@ -143,7 +151,7 @@ class Gateway:
         self.opts = opts
 
     # --- charges -------------------------------------------------------------------------
-    def charge(self, body: dict) -> tuple[int, dict]:
+    def charge(self, body: dict, attempt: int) -> tuple[int, dict]:
         key = str(body.get("idempotency_key") or "")
         card = str(body.get("card") or "").replace(" ", "")
         try:
@@ -155,7 +163,6 @@ class Gateway:
         currency = str(body.get("currency") or "USD")[:3]
         metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
 
-        attempt = self.ledger.count_attempt(key)
         if card == CARD_TIMEOUT_TWICE and attempt <= 2:
             time.sleep(self.opts.hang_seconds)  # the client has given up long before
             return 504, {"error": "timeout"}
@@ -319,6 +326,10 @@ def make_handler(gateway: Gateway):
             try:
                 if url.path == "/health":
                     return self._send(200, {"ok": True, "name": gateway.ledger.name})
+                if url.path == "/v1/attempts":
+                    return self._send(
+                        200, {"n": gateway.ledger.attempts_of(query.get("idempotency_key", ""))}
+                    )
                 if url.path == "/v1/charges" and "idempotency_key" in query:
                     if self._chaos():
                         return None
@@ -342,10 +353,14 @@ def make_handler(gateway: Gateway):
             try:
                 if url.path == "/v1/charges/lookup":
                     return self._send(*gateway.lookup_many(body.get("idempotency_keys") or []))
+                attempt = 0
+                if url.path == "/v1/charges" and body.get("idempotency_key"):
+                    # Counted on arrival, so tests can see a request is in flight.
+                    attempt = gateway.ledger.count_attempt(str(body["idempotency_key"]))
                 if self._chaos():
                     return None
                 if url.path == "/v1/charges":
-                    return self._send(*gateway.charge(body))
+                    return self._send(*gateway.charge(body, attempt))
                 if url.path == "/v1/refunds":
                     return self._send(*gateway.refund(body))
                 return self._send(404, {"error": "not_found"})
@@ -381,7 +396,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--hang-seconds", type=float, default=float(os.environ.get("GATEWAY_HANG_SECONDS", 30))
     )
-    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--verbose", action="store_true", default=bool(os.environ.get("GATEWAY_VERBOSE"))
+    )
     return parser.parse_args(argv)
 
 

@@ -81,6 +81,10 @@ class GatewayProcess:
     def charges(self, **params) -> list[dict]:
         return httpx.get(self.url + "/v1/charges", params=params, timeout=5).json()["charges"]
 
+    def attempts_of(self, key: str) -> int:
+        response = httpx.get(self.url + "/v1/attempts", params={"idempotency_key": key}, timeout=5)
+        return response.json()["n"]
+
     def charge_of(self, key: str) -> dict | None:
         response = httpx.get(self.url + "/v1/charges", params={"idempotency_key": key}, timeout=5)
         return response.json() if response.status_code == 200 else None
