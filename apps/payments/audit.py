@@ -48,7 +48,11 @@ def _charges_map_to_orders(sale_id, report: AuditReport) -> None:
     # The gateways' own ledgers: money taken and not given back must belong to a kept
     # payment of a PAID order.
     keys = list(payments.values_list("idempotency_key", flat=True))
-    kept_charges = set(kept.values_list("gateway", "gateway_charge_id"))
+    kept_charges = set(
+        kept.filter(order__status__in=[OrderStatus.PAID, OrderStatus.FULFILLED]).values_list(
+            "gateway", "gateway_charge_id"
+        )
+    )
     for name in gateway_names():
         try:
             found = gateway_get(name).lookup_many(idempotency_keys=keys) if keys else {}
