@@ -92,10 +92,22 @@ class Releaser:
                     room=room, units_reserved=self.reserved.get(room.sale_id, 0)
                 )
                 admitted += tick.admitted
+                if tick.phase == "live" and tick.units_left is None:
+                    # Redis lost the sale's pool: nobody is admitted until it is rebuilt
+                    # (fail closed), and nobody else would rebuild it without purchases.
+                    self._prime(room.sale_id)
                 sale_broadcast(sale_id=room.sale_id, message=sale_message(room, tick))
             except RedisError as exc:
                 logger.warning("releaser tick failed for sale %s: %s", room.sale_id, exc)
         return admitted
+
+    def _prime(self, sale_id: str) -> None:
+        from apps.inventory.services import inventory_ensure_primed
+
+        try:
+            inventory_ensure_primed(sale_id=sale_id)
+        except Exception:
+            logger.warning("releaser could not rebuild the unit pool of sale %s", sale_id)
 
     def run(self, *, stop_after: float | None = None) -> None:
         started = time.monotonic()

@@ -169,3 +169,17 @@ def test_a_restarted_releaser_loses_no_place_and_makes_no_burst(make_sale):
     assert before <= after_restart <= before + 100 + 5
     ranks = [waiting_room_position(sale=snapshot(sale), user_id=u, claim=False) for u in users]
     assert [p["rank"] for p in ranks] == list(range(1, 501))
+
+
+def test_the_releaser_rebuilds_a_lost_unit_pool_before_admitting(make_sale, redis_client):
+    from apps.inventory.keys import sale_keys
+
+    sale = make_sale(inventory=5, max_active_shoppers=100, **PRE_QUEUE)
+    fill(sale, 3, 65_000_000)
+    keys = sale_keys(sale.id)
+    redis_client.delete(keys.free, keys.primed)
+    releaser = Releaser(tick_seconds=0.05)
+    assert releaser.tick_once() == 0  # nothing admitted on a guess
+    assert redis_client.exists(keys.primed) and redis_client.scard(keys.free) == 5
+    releaser.run(stop_after=0.3)
+    assert serving(sale) == 3
