@@ -255,6 +255,19 @@ def worker_factory(gateway, tmp_path):
     for worker in workers:
         worker.kill()
     purge_queue()
+    _end_worker_sessions()
+
+
+def _end_worker_sessions() -> None:
+    """A SIGKILLed worker's PostgreSQL sessions linger a moment; end them so the test
+    database can be dropped."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'fs-paytest-worker'"
+        )
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.2, what: str = "condition"):

@@ -10,4 +10,6 @@ REDIS_KEY_PREFIX = os.environ["FS_TEST_REDIS_PREFIX"]
 CACHES["default"]["KEY_PREFIX"] = REDIS_KEY_PREFIX + "cache"
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = REDIS_KEY_PREFIX + "ws"
 DATABASES["default"]["NAME"] = DATABASES["default"]["TEST"]["NAME"]
+# Named so the tests can end this worker's sessions after a SIGKILL (and drop the test DB).
+DATABASES["default"]["OPTIONS"]["application_name"] = "fs-paytest-worker"
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", "/tmp/fs-test-mail")
