@@ -1,0 +1,188 @@
+"""Locust journeys for scripts/loadtest (a sale simulator against a running server).
+
+Shoppers open the sale page, join the waiting room (pre-queue when they arrive early), poll
+their place, buy once admitted, then pay with a card from the mix (success, decline, timeout)
+or abandon. Bots skip the page, join and poll hard and buy at once. Everyone fires at the
+start second (the thundering herd): users are spawned before the start and wait for it.
+
+Configured by LOADTEST_CONFIG (a JSON file written by run.py): sale id, start (epoch s),
+credentials, card mix. Writes LOADTEST_RESULTS (JSON) at the end: errors by endpoint and
+code, admissions, purchases, payments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+
+from locust import HttpUser, between, events, task
+from locust.exception import StopUser
+
+CONFIG = json.loads(open(os.environ["LOADTEST_CONFIG"]).read())  # noqa: SIM115
+SALE = CONFIG["sale_id"]
+START = CONFIG["start_epoch"]
+CARDS = CONFIG["cards"]  # [[card, weight], ...]; a None card abandons
+_lock = threading.Lock()
+_people = list(CONFIG["shoppers"])
+_bots = list(CONFIG["bots"])
+random.shuffle(_people)
+random.shuffle(_bots)
+codes: Counter = Counter()
+journey: Counter = Counter()
+
+
+def _take(pool):
+    with _lock:
+        return pool.pop() if pool else None
+
+
+def _count(name: str, code: int) -> None:
+    with _lock:
+        codes[f"{name} {code}"] += 1
+
+
+def _card():
+    cards, weights = zip(*CARDS, strict=True)
+    return random.choices(cards, weights)[0]
+
+
+class Journey(HttpUser):
+    """The purchase journey shared by shoppers and bots."""
+
+    abstract = True
+    wait_time = between(0, 0)
+    poll_seconds = 1.0
+    load_page = True
+    think = (1.0, 4.0)
+    kind = "shopper"
+
+    def on_start(self):
+        self.credential = _take(_people if self.kind == "shopper" else _bots)
+        if self.credential is None:
+            raise StopUser()
+        self.auth = {"Authorization": f"Bearer {self.credential['token']}"}
+
+    def call(self, method, path, name, **kwargs):
+        with self.client.request(method, path, name=name, catch_response=True, **kwargs) as r:
+            _count(name, r.status_code)
+            if r.status_code < 500 and r.status_code != 0:
+                r.success()  # 4xx answers are part of a sale (sold out, not yet, limits)
+            return r
+
+    @task
+    def buy(self):
+        if self.load_page:
+            self.call("GET", f"/sales/{SALE}/", "page")
+        # arrive before the start (pre-queue) or at the thundering-herd second
+        wait = START - time.time()
+        if wait > 0:
+            time.sleep(min(wait, random.uniform(0, max(0.0, wait))) if self.load_page else wait)
+        r = self.call(
+            "POST", f"/api/v1/flash_sales/{SALE}/waiting_room", "join", json={}, headers=self.auth
+        )
+        if r.status_code != 200:
+            journey[f"{self.kind} join refused"] += 1
+            raise StopUser()
+        admission = None
+        deadline = time.time() + CONFIG["patience_seconds"]
+        while time.time() < deadline:
+            r = self.call(
+                "GET",
+                f"/api/v1/flash_sales/{SALE}/waiting_room/position",
+                "position",
+                headers=self.auth,
+            )
+            body = (
+                r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+            )
+            if body.get("admission_token"):
+                admission = body["admission_token"]
+                break
+            if r.status_code == 410 or body.get("status") in ("sold_out", "expired", "ended"):
+                journey[f"{self.kind} saw sold out in the queue"] += 1
+                raise StopUser()
+            time.sleep(self.poll_seconds)
+        if admission is None:
+            journey[f"{self.kind} gave up waiting"] += 1
+            raise StopUser()
+        journey[f"{self.kind} admitted"] += 1
+        if self.kind == "shopper":
+            time.sleep(random.uniform(*self.think))
+        r = self.call(
+            "POST",
+            f"/api/v1/flash_sales/{SALE}/purchase",
+            "purchase",
+            json={"quantity": 1},
+            headers={"Authorization": f"Bearer {admission}", "X-Idempotency-Key": uuid.uuid4().hex},
+        )
+        if r.status_code != 201:
+            journey[f"{self.kind} purchase {r.status_code}"] += 1
+            raise StopUser()
+        journey[f"{self.kind} reserved"] += 1
+        order_id = r.json()["order_id"]
+        card = _card() if self.kind == "shopper" else CARDS[0][0]
+        if card is None:
+            journey[f"{self.kind} abandoned"] += 1
+            raise StopUser()
+        time.sleep(random.uniform(0.5, 2.0))
+        r = self.call(
+            "POST",
+            f"/api/v1/orders/{order_id}/pay",
+            "pay",
+            json={"card_number": card},
+            headers=self.auth,
+        )
+        journey[f"{self.kind} pay {r.status_code}"] += 1
+        raise StopUser()
+
+
+class Shopper(Journey):
+    weight = max(1, CONFIG["shopper_weight"])
+    kind = "shopper"
+
+
+class Bot(Journey):
+    weight = CONFIG["bot_weight"]
+    kind = "bot"
+    load_page = False
+    poll_seconds = 0.2
+    think = (0.0, 0.0)
+
+
+_progress_stop = threading.Event()
+
+
+def _progress(environment):
+    while not _progress_stop.wait(2.0):
+        stats = environment.stats.total
+        with _lock:
+            reserved = sum(v for k, v in journey.items() if k.endswith("reserved"))
+            admitted = sum(v for k, v in journey.items() if k.endswith("admitted"))
+        print(
+            f"\r[{time.strftime('%H:%M:%S')}] users {environment.runner.user_count:>6} "
+            f"req {stats.num_requests:>8} ({stats.current_rps:7.0f}/s) "
+            f"fail {stats.num_failures:>6} admitted {admitted:>6} reserved {reserved:>6}"
+            f"/{CONFIG['units']}",
+            end="",
+            flush=True,
+        )
+
+
+@events.test_start.add_listener
+def _start(environment, **_):
+    threading.Thread(target=_progress, args=(environment,), daemon=True).start()
+
+
+@events.quitting.add_listener
+def _quit(environment, **_):
+    _progress_stop.set()
+    print()
+    out = os.environ.get("LOADTEST_RESULTS")
+    if out:
+        with open(out, "w") as f:
+            json.dump({"codes": dict(codes), "journey": dict(journey)}, f)
