@@ -149,8 +149,9 @@ def test_one_admission_raced_with_many_keys_buys_once(make_sale, shopper):
             connection.close()
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        codes = sorted(pool.map(attempt, range(16)))
-    assert codes.count(201) == 1 and codes.count(403) == 15
+        # 8 attempts: under the per-shopper purchase rate limit (10/s), so none is a 429.
+        codes = sorted(pool.map(attempt, range(8)))
+    assert codes.count(201) == 1 and codes.count(403) == 7, codes
     assert Order.objects.filter(sale=sale).count() == 1
 
 
