@@ -62,3 +62,69 @@ def order_notify_on_commit(*, order_id: object, event: str, detail: str = "") ->
     from django.db import transaction
 
     transaction.on_commit(lambda: order_notify(order_id=order_id, event=event, detail=detail))
+
+
+def orders_notify(*, order_ids: list, event: str) -> int:
+    """Push and mail one event to many orders: one query, one event loop for the pushes,
+    one mail connection. Never raises."""
+    from django.core.mail import EmailMessage, get_connection
+
+    from apps.orders.models import Order
+
+    orders = list(Order.objects.select_related("user").filter(id__in=order_ids))
+    messages = [
+        (
+            order_group(o.id),
+            {
+                "type": "order.update",
+                "order_id": str(o.id),
+                "status": o.status,
+                "event": event,
+                "detail": o.status_reason,
+            },
+        )
+        for o in orders
+    ]
+
+    async def push_all():
+        layer = get_channel_layer()
+        for group, message in messages:
+            await layer.group_send(group, message)
+
+    try:
+        async_to_sync(push_all)()
+    except Exception:  # noqa: BLE001
+        logger.warning("notify: pushes for %s orders failed", len(orders), exc_info=True)
+    mails = [
+        EmailMessage(
+            SUBJECTS.get(event, f"Order update: {event}"),
+            f"Order {o.id}: {o.status.lower()}.\n{o.status_reason}\n\n"
+            f"{settings.SITE_URL}/orders/{o.id}/",
+            settings.DEFAULT_FROM_EMAIL,
+            [o.user.email],
+        )
+        for o in orders
+        if o.user.email
+    ]
+    try:
+        get_connection().send_messages(mails)
+    except Exception:  # noqa: BLE001
+        logger.warning("notify: emails for %s orders failed", len(mails), exc_info=True)
+    return len(orders)
+
+
+def orders_notify_later(*, order_ids: list, event: str) -> None:
+    """After commit, one task for the whole batch (inline if the broker is unreachable)."""
+    from django.db import transaction
+
+    ids = [str(i) for i in order_ids]
+
+    def enqueue():
+        from .tasks import notify_orders
+
+        try:
+            notify_orders.delay(ids, event)
+        except Exception:  # noqa: BLE001
+            orders_notify(order_ids=ids, event=event)
+
+    transaction.on_commit(enqueue)

@@ -48,3 +48,10 @@ def reconcile_payments() -> dict:
 @shared_task(name="payments.process_dead_letters", ignore_result=True)
 def process_dead_letters() -> dict:
     return services.dead_letters_process()
+
+
+@shared_task(name="payments.notify_orders", ignore_result=True)
+def notify_orders(order_ids: list[str], event: str) -> int:
+    from .notifications import orders_notify
+
+    return orders_notify(order_ids=order_ids, event=event)

@@ -28,6 +28,7 @@ EXPIRY_CONDITION = (
 def orders_expire_due(*, batch_size: int = 500) -> int:
     """Expire one batch of overdue reservations; safe to run concurrently (SKIP LOCKED)."""
     expired = 0
+    expired_ids = []
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT id FROM orders_order WHERE status = 'RESERVED' AND "
@@ -46,19 +47,23 @@ def orders_expire_due(*, batch_size: int = 500) -> int:
                         reason="reservation window closed",
                         extra_condition=EXPIRY_CONDITION,
                     )
-                    _notify_expired(order_id)
                 expired += 1
+                expired_ids.append(order_id)
             except TransitionLost:
                 continue
+        if expired_ids:
+            _notify_expired(expired_ids)
     if expired:
         logger.info("expired %s reservations", expired)
     return expired
 
 
-def _notify_expired(order_id) -> None:
-    from apps.payments.notifications import order_notify_on_commit
+def _notify_expired(order_ids: list) -> None:
+    """Tell the shoppers (page push and email) from a task after commit, one per batch, so
+    a burst of expiries never slows the expiry job itself."""
+    from apps.payments.notifications import orders_notify_later
 
-    order_notify_on_commit(order_id=order_id, event="expired")
+    orders_notify_later(order_ids=order_ids, event="expired")
 
 
 def orders_expire_all_due(*, batch_size: int = 500) -> int:
