@@ -37,6 +37,10 @@ class RoomKeys:
         return self._k("bpost")
 
     @property
+    def requeued(self) -> str:
+        return self._k("rq")
+
+    @property
     def claims(self) -> str:
         return self._k("claims")
 

@@ -58,6 +58,7 @@ def place(
             keys.batch_meta,
             inventory.free,
             inventory.primed,
+            keys.requeued,
         ],
         args=[
             mode,

@@ -3,7 +3,8 @@
 --       3 post (hash, main lane after the start: user -> lane rank), 4 back-pre (zset),
 --       5 back-post (hash), 6 claims (hash user -> "jti|exp_ms|c or d"),
 --       7 live (zset user -> token expiry ms), 8 main batches (zset end rank -> id),
---       9 back batches (zset), 10 batch meta (hash), 11 free units (set), 12 primed marker
+--       9 back batches (zset), 10 batch meta (hash), 11 free units (set), 12 primed marker,
+--       13 requeued (hash user -> main-lane ticket of a shopper who missed their turn)
 -- ARGV: 1 mode (join|claim|peek), 2 user, 3 opens ms, 4 starts ms, 5 ends ms,
 --       6 back of queue (0/1), 7 random score in [0, 1), 8 jti for a new claim,
 --       9 admission token ms, 10 sale closed (0/1)
@@ -27,6 +28,8 @@ local function seal()
 end
 
 local function place()
+  local requeued = redis.call('HGET', KEYS[13], user)
+  if requeued then return 'm', tonumber(requeued) end
   local r = redis.call('ZRANK', KEYS[2], user)
   if r then return 'm', r + 1 end
   local ticket = redis.call('HGET', KEYS[3], user)
@@ -71,25 +74,39 @@ local sm, sb = num('sm'), num('sb')
 local serving = sm + sb
 local rank
 local drawing = 0
-if not sealed then
-  -- Joined before the start: the place is drawn at the start (rank 0 until then).
-  rank = 0
-  drawing = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[4])
-elseif lane == 'm' then
-  rank = r + sb
-else
-  rank = num('P') + num('mpost') + r
+local function public_rank()
+  if not sealed then
+    -- Joined before the start: the place is drawn at the start (rank 0 until then).
+    rank = 0
+    drawing = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[4])
+  elseif lane == 'm' then
+    rank = r + sb
+  else
+    rank = num('P') + num('mpost') + r
+  end
 end
+public_rank()
 local rate = redis.call('HGET', KEYS[1], 'rate') or '-1'
 local function reply(code, ...)
   return {code, tostring(rank), tostring(serving), rate, tostring(drawing), ...}
+end
+-- A shopper who missed their turn (admission unclaimed or unused until it expired) and
+-- joins again goes to the back of the queue with a new ticket; a read just says expired.
+local function expired()
+  if mode ~= 'join' then return reply('EXPIRED') end
+  local ticket = num('P') + redis.call('HINCRBY', KEYS[1], 'mpost', 1)
+  redis.call('HSET', KEYS[13], user, ticket)
+  redis.call('HDEL', KEYS[6], user)
+  lane, r = 'm', ticket
+  public_rank()
+  return reply('WAITING')
 end
 
 local claim = redis.call('HGET', KEYS[6], user)
 if claim then
   local jti, exp, st = string.match(claim, '([^|]*)|([^|]*)|([^|]*)')
   if st == 'd' then return reply('USED') end
-  if tonumber(exp) <= now then return reply('EXPIRED') end
+  if tonumber(exp) <= now then return expired() end
 end
 if redis.call('EXISTS', KEYS[12]) == 1 and redis.call('SCARD', KEYS[11]) == 0 then
   return reply('SOLD_OUT')
@@ -108,11 +125,11 @@ end
 local batches = KEYS[lane == 'm' and 8 or 9]
 local found = redis.call('ZRANGEBYSCORE', batches, r, '+inf', 'LIMIT', 0, 1)
 local id = found[1]
-if not id then return reply('EXPIRED') end
+if not id then return expired() end
 local first = tonumber(redis.call('HGET', KEYS[10], id .. ':s') or '0')
 local deadline = tonumber(redis.call('HGET', KEYS[10], id .. ':d') or '0')
 if first == 0 or first > r or deadline <= now then
-  return reply('EXPIRED')
+  return expired()
 end
 if mode == 'peek' then
   return reply('ADMITTED')

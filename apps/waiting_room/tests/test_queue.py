@@ -160,3 +160,20 @@ def test_ready_place_carries_one_admission_that_stays_the_same(make_sale, shoppe
     used = waiting_room_position(sale=snap, user_id=shopper.id)
     assert used["status"] == "expired" and used["admission_used"] is True
     assert "admission_token" not in used
+
+
+def test_a_missed_turn_reads_expired_and_joining_again_goes_to_the_back(make_sale):
+    sale = make_sale(inventory=100, **PRE_QUEUE)
+    snap = snapshot(sale)
+    for user_id in (1, 2, 3):
+        waiting_room_join(sale=snap, user_id=user_id)
+    sale_room = room(sale, admission_rate=1000, max_active_shoppers=1, admission_ms=300)
+    tick(sale_room)
+    time.sleep(0.02)
+    assert tick(sale_room).now_serving == 1  # shopper 1 is admitted but never comes
+    time.sleep(0.35)
+    assert tick(sale_room).now_serving == 2  # the window closed: the place went to 2
+    assert waiting_room_position(sale=snap, user_id=1)["status"] == "expired"
+    back = waiting_room_join(sale=snap, user_id=1)
+    assert back["status"] == "waiting" and back["rank"] == 4 and back["position"] == 2
+    assert waiting_room_position(sale=snap, user_id=1)["rank"] == 4
