@@ -242,10 +242,18 @@ def _snapshot_shared(sale_id: str) -> SaleSnapshot | None:
             return _load_from_database(sale_id)
 
 
+_MEMORY_MAX_SALES = 10_000
+
+
 def _flight(sale_id: str) -> threading.Lock:
     lock = _flights.get(sale_id)
     if lock is None:
         with _flights_guard:
+            if len(_flights) > _MEMORY_MAX_SALES:
+                # Made-up sale ids must not grow the process without bound; a lock still in
+                # use stays alive with the threads holding it.
+                _flights.clear()
+                _memory.clear()
             lock = _flights.setdefault(sale_id, threading.Lock())
     return lock
 

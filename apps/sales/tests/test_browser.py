@@ -160,7 +160,7 @@ def test_shopper_signs_in_waits_joins_is_admitted_buys_and_sees_the_reservation(
         title="Aurora sneakers, limited run",
         inventory=1,
         price="129.00",
-        starts_in=timedelta(seconds=25),
+        starts_in=timedelta(seconds=20),
         pre_queue_minutes=15,
     )
 
