@@ -6,7 +6,7 @@ Endpoints (JSON):
   POST /v1/refunds          {charge_id | charge_idempotency_key, idempotency_key}
   GET  /v1/charges?idempotency_key=K          one charge or 404
   POST /v1/charges/lookup   {idempotency_keys: [...]} → {key: charge|null}
-  GET  /v1/charges?status=succeeded&since=ISO  the ledger's charges (reconciliation)
+  GET  /v1/charges?status=succeeded&since=ISO[&refunded=false]  the ledger (reconciliation)
   GET  /v1/attempts?idempotency_key=K          requests seen for a key (tests)
   GET  /health
 
@@ -65,14 +65,14 @@ def luhn_ok(number: str) -> bool:
 class Ledger:
     """Charges, refunds and per-key attempt counts in PostgreSQL tables of this gateway."""
 
-    def __init__(self, dsn: str, name: str):
+    def __init__(self, dsn: str, name: str, pool_size: int = 10):
         self.name = name
         self.charges = f"gateway_{name}_charges"
         self.refunds = f"gateway_{name}_refunds"
         self.attempts = f"gateway_{name}_attempts"
         _ensure_database(dsn)
         self.pool = ConnectionPool(
-            dsn, min_size=2, max_size=32, open=True, kwargs={"row_factory": dict_row}
+            dsn, min_size=1, max_size=pool_size, open=True, kwargs={"row_factory": dict_row}
         )
         with self.pool.connection() as conn:
             conn.execute(
@@ -224,12 +224,15 @@ class Gateway:
         found = {row["idempotency_key"]: _charge_json(row) for row in rows}
         return 200, {"charges": {k: found.get(k) for k in keys}}
 
-    def list_charges(self, status: str, since: str | None, limit: int) -> tuple[int, dict]:
+    def list_charges(
+        self, status: str, since: str | None, limit: int, unrefunded: bool = False
+    ) -> tuple[int, dict]:
         since_dt = datetime.fromisoformat(since) if since else datetime(1970, 1, 1)
         with self.ledger.pool.connection() as conn:
             rows = conn.execute(
                 f"SELECT * FROM {self.ledger.charges} WHERE status = %s AND created_at >= %s "
-                "ORDER BY created_at, id LIMIT %s",
+                + ("AND NOT refunded " if unrefunded else "")
+                + "ORDER BY created_at, id LIMIT %s",
                 [status, since_dt, min(limit, 5000)],
             ).fetchall()
         return 200, {"charges": [_charge_json(r) for r in rows]}
@@ -340,6 +343,7 @@ def make_handler(gateway: Gateway):
                             query.get("status", "succeeded"),
                             query.get("since"),
                             int(query.get("limit", "1000")),
+                            query.get("refunded") == "false",
                         )
                     )
                 return self._send(404, {"error": "not_found"})
@@ -397,6 +401,9 @@ def parse_args(argv=None):
         "--hang-seconds", type=float, default=float(os.environ.get("GATEWAY_HANG_SECONDS", 30))
     )
     parser.add_argument(
+        "--pool-size", type=int, default=int(os.environ.get("GATEWAY_DB_POOL_SIZE", 10))
+    )
+    parser.add_argument(
         "--verbose", action="store_true", default=bool(os.environ.get("GATEWAY_VERBOSE"))
     )
     return parser.parse_args(argv)
@@ -407,7 +414,7 @@ def main(argv=None) -> None:
     opts = parse_args(argv)
     if opts.name.replace("_", "").isalnum() is False:
         sys.exit("--name must be alphanumeric")
-    gateway = Gateway(Ledger(opts.dsn, opts.name), opts)
+    gateway = Gateway(Ledger(opts.dsn, opts.name, opts.pool_size), opts)
     server = ThreadingHTTPServer((opts.host, opts.port), make_handler(gateway))
     server.daemon_threads = True
 

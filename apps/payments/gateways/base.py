@@ -89,7 +89,8 @@ class PaymentGateway(ABC):
         return {k: self.lookup(idempotency_key=k) for k in idempotency_keys}
 
     @abstractmethod
-    def charges_succeeded(self, *, since: str | None = None) -> list[ChargeRecord]: ...
+    def charges_succeeded(self, *, since: str | None = None) -> list[ChargeRecord]:
+        """Successful charges not refunded, oldest first (reconciliation)."""
 
 
 @cache

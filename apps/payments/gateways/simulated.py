@@ -103,7 +103,7 @@ class SimulatedGateway(PaymentGateway):
         return {k: (_record(v) if v else None) for k, v in charges.items()}
 
     def charges_succeeded(self, *, since=None) -> list[ChargeRecord]:
-        params = {"status": "succeeded", "limit": "5000"}
+        params = {"status": "succeeded", "refunded": "false", "limit": "5000"}
         if since:
             params["since"] = since
         response = self._call("GET", "/v1/charges", params=params)

@@ -59,6 +59,7 @@ class GatewayProcess:
                 sys.executable, "-m", "apps.payments.gateway_service",
                 "--port", str(self.port), "--name", self.name, "--dsn", GATEWAY_DSN,
                 "--hang-seconds", str(HANG_SECONDS), "--slow-seconds", str(SLOW_SECONDS),
+                "--pool-size", "4",
                 *self.extra,
             ],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
@@ -91,7 +92,16 @@ class GatewayProcess:
 
 
 @pytest.fixture(scope="session")
-def gateway():
+def fresh_gateway_ledger():
+    """Each test session starts with an empty gateway ledger (its own database)."""
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "flashsale_gateway_test_{RUN}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def gateway(fresh_gateway_ledger):
     process = GatewayProcess("primary")
     process.start()
     yield process
@@ -99,7 +109,7 @@ def gateway():
 
 
 @pytest.fixture(scope="session")
-def backup_gateway():
+def backup_gateway(fresh_gateway_ledger):
     process = GatewayProcess("backup")
     process.start()
     yield process

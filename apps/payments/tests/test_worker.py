@@ -194,8 +194,8 @@ def _mix(n: int, worker_factory, make_sale, settings):
     assert by_status == expected
 
 
-def test_200_reservations_mixed_outcomes_audit_clean(worker_factory, make_sale, settings):
-    _mix(200, worker_factory, make_sale, settings)
+def test_100_reservations_mixed_outcomes_audit_clean(worker_factory, make_sale, settings):
+    _mix(100, worker_factory, make_sale, settings)
 
 
 @pytest.mark.slow
