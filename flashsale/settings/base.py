@@ -338,6 +338,14 @@ CELERY_BEAT_SCHEDULE["process-payment-dead-letters"] = {
     "task": "payments.process_dead_letters",
     "schedule": 30.0,
 }
+# Notifications by email: the console backend in development (EMAIL_BACKEND above); in
+# production EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and these.
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 # --- end payments ---------------------------------------------------------------------------
 
 # --- Waiting room (issue 3, waiting room) ---
