@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   var offsetMs = 0;
+  var measured = false;
   var listeners = [];
 
   function sample() {
@@ -25,7 +26,8 @@
       offsetMs = xs[0].offset;
       document.documentElement.dataset.clockOffsetMs = String(Math.round(offsetMs));
     })
-    .catch(function () { /* keep the device clock; countdowns still work */ });
+    .catch(function () { /* keep the device clock; countdowns still work */ })
+    .then(function () { measured = true; });
 
   function now() { return Date.now() + offsetMs; }
 
@@ -53,6 +55,9 @@
 
   // Every [data-countdown] on the page: "Starts in", "Live now", "Ended".
   function renderCountdowns() {
+    // Until the offset is measured the device's clock could be hours off: keep the
+    // server-rendered start time and hold page logic (expiry, phase switches) back.
+    if (!measured) return;
     var t = now();
     document.querySelectorAll("[data-countdown]").forEach(function (node) {
       var starts = Number(node.dataset.startsMs);

@@ -21,9 +21,9 @@
       announce.textContent = minutes + (minutes === 1 ? " minute" : " minutes") + " left to pay.";
     }
     order.classList.toggle("urgent", ms > 0 && ms < 60000);
+    over.hidden = ms > 0;
+    pay.hidden = ms <= 0;
     if (ms <= 0) {
-      over.hidden = false;
-      pay.hidden = true;
       if (!reloaded) {
         reloaded = true;
         setTimeout(function () { window.location.reload(); }, 8000);

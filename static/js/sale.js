@@ -76,6 +76,5 @@
   }
 
   window.Drop.onTick(render);
-  render(Date.now());
   window.Drop.ready.then(poll);
 })();

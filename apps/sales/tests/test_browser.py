@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from django.utils import timezone
 
 from apps.orders.models import Order
 
@@ -164,6 +165,10 @@ def test_shopper_signs_in_waits_joins_is_admitted_buys_and_sees_the_reservation(
         pre_queue_minutes=15,
     )
 
+    # This device's clock is an hour fast: by it, the sale would already be over. Every
+    # countdown must follow the server's clock instead (offset measured on load).
+    page.clock.install(time=timezone.now() + timedelta(hours=1))
+
     def shot(name: str) -> None:
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
@@ -185,6 +190,8 @@ def test_shopper_signs_in_waits_joins_is_admitted_buys_and_sees_the_reservation(
     card.get_by_role("link").click()
     page.wait_for_url(f"{live_server.url}/sales/{sale.id}/")
     page.locator("[data-countdown-label]", has_text="Starts in").wait_for()
+    left = page.text_content("[data-countdown-value]")
+    assert left.startswith("00:") and int(left[3:]) <= 20, left  # not an hour off
     assert "129.00 USD" in page.text_content("main")
     shot("03-sale-countdown")
 
