@@ -42,6 +42,42 @@ def environ(method, path, body=b"", headers=None):
     return env
 
 
+def install_counters() -> dict:
+    """Count, per request, what costs a round trip or a token check (measurement only):
+    Redis round trips and Lua calls, SQL statements and commits, JWT signature checks."""
+    from collections import Counter
+
+    import jwt.api_jws
+    import redis.connection
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.utils import CursorWrapper
+
+    counts: Counter = Counter()
+
+    def wrap(owner, attr, label, when=None):
+        original = getattr(owner, attr)
+
+        def counted(*a, **k):
+            if when is None or when(*a, **k):
+                counts[label] += 1
+            return original(*a, **k)
+
+        setattr(owner, attr, counted)
+
+    wrap(redis.connection.AbstractConnection, "send_packed_command", "redis_round_trips")
+    wrap(
+        redis.connection.AbstractConnection,
+        "send_command",
+        "lua_calls",
+        when=lambda self, *a, **k: bool(a) and str(a[0]).upper() in ("EVALSHA", "EVAL"),
+    )
+    wrap(CursorWrapper, "execute", "sql_statements")
+    wrap(BaseDatabaseWrapper, "commit", "sql_commits")
+    wrap(jwt.api_jws.PyJWS, "_verify_signature", "jwt_verifications")
+    wrap(jwt.api_jws.PyJWS, "_load", "jwt_parses")
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=2000)
@@ -106,6 +142,7 @@ def main() -> None:
             scenarios["position"] = lambda i: environ(
                 "GET", paths[1], b"", {"Authorization": f"Bearer {user_tokens[i]}"}
             )
+        counters = install_counters()
         for name, make in scenarios.items():
             for i in range(min(50, n)):  # warm the process (imports, connections, scripts)
                 call(
@@ -115,6 +152,7 @@ def main() -> None:
             requests = [make(i) for i in range(start, n)]
             profiler = cProfile.Profile() if name == args.profile else None
             codes = {}
+            counters.clear()
             t0 = time.thread_time()
             w0 = time.perf_counter()
             if profiler:
@@ -127,9 +165,14 @@ def main() -> None:
             cpu = (time.thread_time() - t0) / len(requests)
             wall = (time.perf_counter() - w0) / len(requests)
             statuses[name] = codes
+            per = {k: v / len(requests) for k, v in sorted(counters.items())}
             print(
                 f"{name:<10} {cpu * 1e6:8.0f} us CPU/request ({1 / cpu:7.0f}/s per core), "
                 f"{wall * 1e6:8.0f} us wall, {codes}",
+                flush=True,
+            )
+            print(
+                "           per request: " + ", ".join(f"{k} {v:.2f}" for k, v in per.items()),
                 flush=True,
             )
             if profiler:
