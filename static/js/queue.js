@@ -163,6 +163,13 @@
     $("[data-starts-in]").textContent = t < starts ? "in " + Drop.formatDuration(starts - t) : "started";
     $("[data-before-start-note]").hidden = t >= starts;
     $("[data-units-left]").textContent = q.unitsLeft == null ? "–" : q.unitsLeft.toLocaleString();
+    // Screen readers hear the place now and then, not at every tick of the release.
+    if (pos != null && t - (q.announcedAt || 0) > 30000) {
+      q.announcedAt = t;
+      $("[data-announce]").textContent = pos === 0
+        ? "You are next in line."
+        : "You are number " + pos.toLocaleString() + " in line. Estimated wait " + Drop.formatWait(eta) + ".";
+    }
     if (pos != null) {
       if (q.firstPosition == null || q.firstPosition < pos) q.firstPosition = pos;
       var done = q.firstPosition ? Math.round(100 * (1 - pos / q.firstPosition)) : 100;
