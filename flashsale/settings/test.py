@@ -26,3 +26,5 @@ DATABASES["default"]["TEST"] = {"NAME": "test_flashsale" + (f"_{_RUN}" if _RUN e
 CELERY_TASK_DEFAULT_QUEUE = "flashsale-test" + (f"-{_RUN}" if _RUN else "")
 CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE, durable=True),)  # noqa: F405
 WHITENOISE_AUTOREFRESH = True
+# The test machine is shared and busy: a slow reply is not an outage here.
+REDIS_SOCKET_TIMEOUT = 5.0
