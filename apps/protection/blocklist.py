@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
+from apps.core.errors import ServiceUnavailable
 from apps.core.redis import RedisError, get_redis, key
 
 from .models import FlaggedAddress, FlaggedShopper
@@ -31,22 +32,28 @@ def blocklist_restore() -> None:
 
 
 def is_blocked(*, user_id: int | None, ip: str | None) -> str | None:
-    """ "user" or "ip" when blocked, else None. Two SISMEMBERs; PostgreSQL when Redis is down
-    (degraded mode already runs on PostgreSQL) or has lost the list."""
+    """ "user" or "ip" when blocked, else None. Two SISMEMBERs; PostgreSQL only when Redis is
+    down (degraded mode already runs on PostgreSQL) or has lost the list. When neither can
+    say, the request is refused with a 503 (fail closed), never a 500."""
     try:
-        pipe = get_redis().pipeline(transaction=False)
-        pipe.exists(LOADED)
-        pipe.sismember(USERS, str(user_id or ""))
-        pipe.sismember(IPS, ip or "")
-        loaded, user_blocked, ip_blocked = pipe.execute()
-        if not loaded:
-            blocklist_restore()
-            return is_blocked(user_id=user_id, ip=ip) if _restored_once() else None
-    except RedisError:
-        user_blocked = bool(
-            user_id and FlaggedShopper.objects.filter(user_id=user_id, blocked=True).exists()
-        )
-        ip_blocked = bool(ip and FlaggedAddress.objects.filter(ip=ip, blocked=True).exists())
+        try:
+            pipe = get_redis().pipeline(transaction=False)
+            pipe.exists(LOADED)
+            pipe.sismember(USERS, str(user_id or ""))
+            pipe.sismember(IPS, ip or "")
+            loaded, user_blocked, ip_blocked = pipe.execute()
+            if not loaded:
+                blocklist_restore()
+                return is_blocked(user_id=user_id, ip=ip) if _restored_once() else None
+        except RedisError:
+            user_blocked = bool(
+                user_id and FlaggedShopper.objects.filter(user_id=user_id, blocked=True).exists()
+            )
+            ip_blocked = bool(ip and FlaggedAddress.objects.filter(ip=ip, blocked=True).exists())
+    except DatabaseError:
+        raise ServiceUnavailable(
+            "We cannot check this request right now; try again.", code="blocklist_unavailable"
+        ) from None
     if user_blocked:
         return "user"
     if ip_blocked:

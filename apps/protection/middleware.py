@@ -76,7 +76,11 @@ class ProtectionMiddleware:
             from .blocklist import is_blocked
             from .services import Blocked
 
-            if is_blocked(user_id=user_id, ip=ip):
+            try:
+                blocked = is_blocked(user_id=user_id, ip=ip)
+            except ApplicationError as error:
+                return error_response(error)
+            if blocked:
                 return error_response(
                     Blocked("You are blocked from our sales. Contact support if this is a mistake.")
                 )

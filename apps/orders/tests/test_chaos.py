@@ -287,12 +287,6 @@ def test_rabbitmq_cut_and_restored_mid_sale(make_sale, settings):
     assert found["units_taken"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug (reported to the lead): with the block list not yet loaded in Redis, "
-    "apps/protection/blocklist.py reads PostgreSQL in the request path and a dropped "
-    "connection escapes as a 500 instead of a 503",
-)
 def test_purchase_never_500_when_postgres_drops_before_the_block_list_is_loaded(make_sale):
     """Redis has lost the block list (a fresh or restarted Redis), PostgreSQL drops the
     connections: purchases must answer a JSON 4xx/503, never a 500."""

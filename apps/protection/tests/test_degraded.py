@@ -69,6 +69,8 @@ def test_redis_cut_mid_sale_degrades_then_fast_path_resumes_after_rebuild(
         response = buy(client, sale, make_shopper())
         assert response.status_code == 201 and response.json()["degraded"] is True
     assert DegradedSale.objects.filter(sale_id=sale.id).exists()
+    # The sale's data still reads (last known values) with Redis away.
+    assert client.get(f"/api/v1/flash_sales/{sale.id}").status_code == 200
 
     # Redis answers again with its stale pool (20 units it believes free, 10 of them sold):
     # the counters are rebuilt from PostgreSQL before any fast-path purchase.
