@@ -143,3 +143,97 @@ def test_degraded_purchases_in_parallel_never_oversell(
     )
     assert len(taken) == 12 and len(set(taken)) == 12
     assert Order.objects.filter(sale=sale).count() == 12
+
+
+class OwnRedis:
+    """A redis-server of the test's own on a fixed port, that can be killed and started
+    again (empty) on the same port."""
+
+    def __init__(self):
+        import shutil
+        import tempfile
+
+        from .servers import free_port
+
+        self.port = free_port()
+        self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.workdir = tempfile.mkdtemp(prefix="fs-prot-redis-")
+        self.process = None
+        self.start()
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        import redis as redis_lib
+
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.workdir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis_lib.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis_lib.ConnectionError:
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def own_redis_server(settings):
+    import shutil
+
+    server = OwnRedis()
+    settings.REDIS_URL = f"redis://127.0.0.1:{server.port}/0"
+    get_redis.cache_clear()
+    lua._scripts.clear()
+    degraded._resync_needed = False
+    yield server
+    server.kill()
+    shutil.rmtree(server.workdir, ignore_errors=True)
+    get_redis.cache_clear()
+    lua._scripts.clear()
+    degraded._resync_needed = False
+
+
+@pytest.mark.django_db
+def test_redis_killed_mid_sale_and_restarted_empty(
+    client, make_sale, make_shopper, own_redis_server, settings
+):
+    """Redis SIGKILLed mid-sale: degraded purchases; it comes back empty: the pool is rebuilt
+    from PostgreSQL and the fast path sells exactly the units left."""
+    settings.RATELIMIT_ENABLE = False
+    sale = make_sale(inventory=12, max_per_user=1)
+    for _ in range(4):
+        assert buy(client, sale, make_shopper()).status_code == 201
+    own_redis_server.kill()
+    for _ in range(4):
+        response = buy(client, sale, make_shopper())
+        assert response.status_code == 201 and response.json()["degraded"] is True
+    own_redis_server.start()
+    codes = [buy(client, sale, make_shopper()).status_code for _ in range(6)]
+    assert codes == [201, 201, 201, 201, 410, 410], codes
+    taken = list(
+        Unit.objects.filter(sale=sale, order__isnull=False).values_list("order_id", flat=True)
+    )
+    assert len(taken) == 12 and len(set(taken)) == 12
+    assert get_redis().scard(sale_keys(sale.id).free) == 0
+    assert not DegradedSale.objects.exists()
