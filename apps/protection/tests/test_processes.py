@@ -103,3 +103,48 @@ def test_postgres_cut_fails_purchases_fast_with_nothing_half_written(
     response, _ = buy(victim)
     assert response.status_code == 201, response.text
     assert Unit.objects.filter(sale=sale, order__isnull=False).count() == 2
+
+
+def test_waiting_for_a_database_connection_is_capped(servers, make_sale, make_shopper):
+    """DB_POOL_MAX_SIZE=1: while the one connection is busy (a purchase stuck behind a row
+    lock this test holds), the next purchase waits at most DB_POOL_TIMEOUT for a connection,
+    then answers 503 at once; the stuck one completes when the lock goes."""
+    import threading
+
+    from django.db import connections
+
+    server = servers(DB_POOL_MAX_SIZE="1", DB_POOL_TIMEOUT="0.3", RATELIMIT_ENABLE="0")
+    sale = make_sale(inventory=5)
+
+    def buy(user):
+        started = time.perf_counter()
+        response = httpx.post(
+            f"{server.url}/api/v1/flash_sales/{sale.id}/purchase",
+            json={},
+            headers={
+                "Authorization": purchase_auth(user, sale)["HTTP_AUTHORIZATION"],
+                "X-Idempotency-Key": uuid.uuid4().hex,
+            },
+            timeout=30,
+        )
+        return response, time.perf_counter() - started
+
+    locker = connections.create_connection("default")
+    try:
+        locker.set_autocommit(False)
+        with locker.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM inventory_unit WHERE sale_id = %s FOR UPDATE", [sale.id])
+        stuck: list = []
+        first = threading.Thread(target=lambda: stuck.append(buy(make_shopper())))
+        first.start()
+        time.sleep(1.0)  # the first purchase now holds the pool's only connection
+        response, seconds = buy(make_shopper())
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == "database_unavailable"
+        assert seconds < 1.5, seconds
+        assert not stuck, "the first purchase should still be waiting for the row lock"
+    finally:
+        locker.rollback()
+        locker.close()
+    first.join(30)
+    assert stuck and stuck[0][0].status_code == 201, stuck
