@@ -278,6 +278,7 @@ _DEFAULT_SECRET_KEYS = {"dev-insecure-secret-key-change-me", "change-me", "secre
 if not DEBUG and (
     SECRET_KEY in _DEFAULT_SECRET_KEYS
     or SECRET_KEY.startswith("django-insecure")
+    or any(word in SECRET_KEY.lower() for word in ("change-me", "changeme", "insecure"))
     or len(SECRET_KEY) < 50
     or len(set(SECRET_KEY)) < 5
 ):

@@ -231,5 +231,9 @@ def test_refuses_to_start_without_debug_and_with_a_weak_secret_key():
     assert weak.returncode != 0 and "SECRET_KEY" in weak.stderr
     default = _settings_import({"DEBUG": "0", "SECRET_KEY": "dev-insecure-secret-key-change-me"})
     assert default.returncode != 0
+    placeholder = _settings_import(
+        {"DEBUG": "0", "SECRET_KEY": "change-me-to-a-long-random-string-of-50-or-more-characters"}
+    )
+    assert placeholder.returncode != 0
     strong = _settings_import({"DEBUG": "0", "SECRET_KEY": uuid.uuid4().hex + uuid.uuid4().hex})
     assert strong.returncode == 0, strong.stderr
