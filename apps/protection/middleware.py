@@ -110,11 +110,16 @@ class ProtectionMiddleware:
 
     def _page(self, request, response):
         """Pages set the cookies the bot screen reads: when a page was first loaded, and a
-        device id (both signed)."""
+        device id (both signed). Never on a response a CDN may share (Cache-Control: public):
+        those would not be cached, or would hand every visitor one device id. The shared pages
+        call the private /me endpoint on load, which sets them instead."""
+        shareable = "public" in response.get("Cache-Control", "")
+        is_page = response.get("Content-Type", "").startswith("text/html")
         if (
             request.method == "GET"
             and response.status_code == 200
-            and response.get("Content-Type", "").startswith("text/html")
+            and not shareable
+            and (is_page or request.path == "/me")
         ):
             if SEEN_COOKIE not in request.COOKIES:
                 response.set_cookie(

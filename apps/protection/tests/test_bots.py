@@ -148,13 +148,20 @@ def test_scripted_bot_that_skips_the_page_is_scored_and_refused(client, make_sal
     assert response.status_code == 200, response.content
 
 
-def test_page_load_sets_the_cookies_the_screen_reads(client, make_sale):
+def test_page_load_sets_the_cookies_the_screen_reads(client, make_sale, shopper):
     sale = make_sale()
-    response = client.get(f"/sales/{sale.id}/")
-    if response.status_code != 200:
-        response = client.get("/")
-    assert response.status_code == 200
-    assert SEEN_COOKIE in response.cookies and DEVICE_COOKIE in response.cookies
+    # The shared, CDN-cacheable sale page carries no cookie at all...
+    shared = client.get(f"/sales/{sale.id}/")
+    assert shared.status_code == 200 and "public" in shared["Cache-Control"]
+    assert SEEN_COOKIE not in shared.cookies and DEVICE_COOKIE not in shared.cookies
+    # ...the private /me call every page makes on load sets them, and so does the queue page.
+    me = client.get("/me")
+    assert SEEN_COOKIE in me.cookies and DEVICE_COOKIE in me.cookies
+    client.cookies.clear()
+    client.force_login(shopper)
+    queue = client.get(f"/sales/{sale.id}/queue/")
+    assert queue.status_code == 200
+    assert SEEN_COOKIE in queue.cookies and DEVICE_COOKIE in queue.cookies
 
 
 def test_back_of_queue_policy_lets_a_suspect_in_at_the_back(make_sale, shopper):
