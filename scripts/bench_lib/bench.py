@@ -765,7 +765,7 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(ALL), help="comma-separated scenarios")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--duration", type=int, default=8, help="seconds per timed run")
-    parser.add_argument("--max-seconds", type=int, default=120, help="cap of counted runs")
+    parser.add_argument("--max-seconds", type=int, default=600, help="cap of counted runs")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", 2)))

@@ -78,11 +78,56 @@ def install_counters() -> dict:
     return counts
 
 
+def install_experiment(name: str) -> None:
+    """What-if measurements for the report (never in the app):
+    jwt-cache        a per-process cache of parsed and verified tokens (by token string)
+    blocklist-memory the block list answered from process memory (no Redis round trip)"""
+    if "jwt-cache" in name:
+        import jwt.api_jws
+        import jwt.api_jwt
+
+        loads: dict = {}
+        original_load = jwt.api_jws.PyJWS._load
+
+        def cached_load(self, token):
+            key = token if isinstance(token, str | bytes) else None
+            if key is None:
+                return original_load(self, token)
+            hit = loads.get(key)
+            if hit is None:
+                hit = loads[key] = original_load(self, token)
+            return hit
+
+        jwt.api_jws.PyJWS._load = cached_load
+        decodes: dict = {}
+        original_decode = jwt.api_jwt.PyJWT.decode_complete
+
+        def cached_decode(self, token, key="", algorithms=None, options=None, **kwargs):
+            cache_key = (token, repr(algorithms), repr(options), repr(sorted(kwargs.items())))
+            hit = decodes.get(cache_key)
+            if hit is None:
+                hit = decodes[cache_key] = original_decode(
+                    self, token, key, algorithms, options, **kwargs
+                )
+            return hit
+
+        jwt.api_jwt.PyJWT.decode_complete = cached_decode
+    if "blocklist-memory" in name:
+        from apps.protection import blocklist
+
+        blocklist.is_blocked = lambda **_: None
+        import apps.protection.services as protection_services
+
+        protection_services.is_blocked = blocklist.is_blocked
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--profile", default="", help="scenario to break down with cProfile")
     parser.add_argument("--redis-port", type=int, default=16392)
+    parser.add_argument("--experiment", default="", help="jwt-cache, blocklist-memory (what-if)")
+    parser.add_argument("--only", default="", help="comma-separated scenarios")
     parser.add_argument(
         "--database-url", default="postgres://postgres@127.0.0.1:5432/flashsale_bench"
     )
@@ -143,6 +188,10 @@ def main() -> None:
                 "GET", paths[1], b"", {"Authorization": f"Bearer {user_tokens[i]}"}
             )
         counters = install_counters()
+        if args.experiment:
+            install_experiment(args.experiment)
+        if args.only:
+            scenarios = {k: v for k, v in scenarios.items() if k in args.only.split(",")}
         for name, make in scenarios.items():
             for i in range(min(50, n)):  # warm the process (imports, connections, scripts)
                 call(
