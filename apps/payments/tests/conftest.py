@@ -31,6 +31,17 @@ HANG_SECONDS = 1.6  # 4000000000009995: longer than the client's timeout
 SLOW_SECONDS = 2.5  # 4000000000003220
 
 
+# The gateway and worker processes' logs, kept for reading after a failure; this run's only.
+LOG_DIR = Path(tempfile.gettempdir()) / f"fs-paytests-{RUN}"
+LOG_DIR.mkdir(exist_ok=True)
+
+
+def _log_file(prefix: str):
+    return tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
+        prefix=prefix, suffix=".log", dir=LOG_DIR, delete=False
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,9 +56,7 @@ class GatewayProcess:
         self.port = free_port()
         self.extra = extra
         self.process: subprocess.Popen | None = None
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
-            prefix=f"fs-gw-{name}-", suffix=".log", delete=False
-        )
+        self.log = _log_file(f"gateway-{name}-")
 
     @property
     def url(self) -> str:
@@ -98,6 +107,8 @@ def fresh_gateway_ledger():
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "flashsale_gateway_test_{RUN}" WITH (FORCE)')
+    for old_log in LOG_DIR.glob("*.log"):
+        old_log.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -177,9 +188,7 @@ class Worker:
     def __init__(self, env: dict):
         self.env = env
         self.process: subprocess.Popen | None = None
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
-            prefix="fs-worker-", suffix=".log", delete=False
-        )
+        self.log = _log_file("worker-")
 
     def start(self) -> None:
         self.process = subprocess.Popen(
