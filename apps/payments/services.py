@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
@@ -597,39 +598,60 @@ def _reconcile_ledger(report: ReconcileReport) -> None:
         timezone.now() - timedelta(seconds=settings.PAYMENT_RECONCILE_WINDOW_SECONDS)
     ).isoformat()
     for name in gateway_names():
-        try:
-            charges = gateway_get(name).charges_succeeded(since=since)
-        except GatewayError as exc:
-            logger.warning("reconcile: %s unreachable: %s", name, exc)
+        seen: set[str] = set()
+        cursor = since
+        while True:
+            try:
+                page = gateway_get(name).charges_succeeded(since=cursor)
+            except GatewayError as exc:
+                logger.warning("reconcile: %s unreachable: %s", name, exc)
+                break
+            fresh = [c for c in page if c.charge_id not in seen]
+            if not fresh:
+                break
+            seen.update(c.charge_id for c in fresh)
+            _reconcile_charges(report, name, fresh)
+            cursor = page[-1].created_at or None
+            if cursor is None:
+                break
+
+
+def _reconcile_charges(report: ReconcileReport, name: str, charges: list) -> None:
+    by_key = {
+        p.idempotency_key: p
+        for p in Payment.objects.select_related("order").filter(
+            idempotency_key__in=[c.idempotency_key for c in charges]
+        )
+    }
+    for charge in charges:
+        report.checked_charges += 1
+        if charge.refunded:
             continue
-        by_key = {
-            p.idempotency_key: p
-            for p in Payment.objects.select_related("order").filter(
-                idempotency_key__in=[c.idempotency_key for c in charges]
+        payment = by_key.get(charge.idempotency_key)
+        if payment is None:
+            if _payment_exists(charge.metadata.get("payment_id")):
+                continue  # created after we read our side; next run
+            charge_refund_stray(gateway=name, charge_id=charge.charge_id)
+            report.count("refunded_unknown_charge")
+            continue
+        if payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
+            outcome = payment_settle_success(
+                payment_id=payment.id, charge_id=charge.charge_id, gateway=name
             )
-        }
-        for charge in charges:
-            report.checked_charges += 1
-            if charge.refunded:
-                continue
-            payment = by_key.get(charge.idempotency_key)
-            if payment is None:
-                if Payment.objects.filter(id=charge.metadata.get("payment_id")).exists():
-                    continue  # created after we read our side; next run
-                charge_refund_stray(gateway=name, charge_id=charge.charge_id)
-                report.count("refunded_unknown_charge")
-                continue
-            if payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
-                outcome = payment_settle_success(
-                    payment_id=payment.id, charge_id=charge.charge_id, gateway=name
-                )
-                report.count(f"settled_{outcome}")
-            elif payment.gateway_charge_id != charge.charge_id or payment.gateway != name:
-                charge_refund_stray(gateway=name, charge_id=charge.charge_id)
-                report.count("refunded_duplicate_charge")
-            elif payment.status == PaymentStatus.REFUNDED:
-                charge_refund_stray(gateway=name, charge_id=charge.charge_id)
-                report.count("refunded_again")
+            report.count(f"settled_{outcome}")
+        elif payment.gateway_charge_id != charge.charge_id or payment.gateway != name:
+            charge_refund_stray(gateway=name, charge_id=charge.charge_id)
+            report.count("refunded_duplicate_charge")
+        elif payment.status == PaymentStatus.REFUNDED:
+            charge_refund_stray(gateway=name, charge_id=charge.charge_id)
+            report.count("refunded_again")
+
+
+def _payment_exists(payment_id) -> bool:
+    try:
+        return bool(payment_id) and Payment.objects.filter(id=payment_id).exists()
+    except (ValueError, ValidationError):
+        return False
 
 
 def _reconcile_pending(report: ReconcileReport) -> None:

@@ -40,6 +40,7 @@ class ChargeRecord:
     amount: Decimal
     refunded: bool
     metadata: dict
+    created_at: str = ""
 
 
 class GatewayError(Exception):

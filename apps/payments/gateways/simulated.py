@@ -24,6 +24,7 @@ def _record(body: dict) -> ChargeRecord:
         amount=Decimal(body["amount"]),
         refunded=bool(body.get("refunded")),
         metadata=body.get("metadata") or {},
+        created_at=body.get("created_at") or "",
     )
 
 
