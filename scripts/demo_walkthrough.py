@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Walk the demo that `make run` serves, in headless Chromium, as five shoppers: sign in,
+wait on the countdown, join the waiting room, get admitted, buy, and pay with each test card;
+print how each one ended and save a screenshot of every step under test-output/demo/.
+
+    make run                                # in one terminal
+    .venv/bin/python scripts/demo_walkthrough.py [--base-url http://127.0.0.1:8000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "test-output" / "demo"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CARDS = [
+    ("4242424242424242", "paid"),
+    ("4000000000000002", "declined"),
+    ("4000000000009995", "paid"),  # two timeouts, then success on the same key
+    ("4000000000000119", "cancelled"),  # 5xx every time: released once retries run out
+    ("4000000000003220", "paid"),  # 20 s at the gateway
+]
+
+
+def manage(*args: str) -> str:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=os.environ,
+    ).stdout
+
+
+def walk(browser, base: str, sale_id: str, username: str, card: str) -> tuple[str, list]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def shot(step: str) -> None:
+        page.screenshot(path=str(SHOTS / f"{username}-{step}.png"), full_page=True)
+
+    page.goto(f"{base}/accounts/login/?next=/sales/{sale_id}/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("shop-demo-pass")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/sales/{sale_id}/")
+    shot("1-countdown")
+    page.get_by_role("link", name="Join the waiting room").click()
+    page.wait_for_url(f"{base}/sales/{sale_id}/queue/")
+    page.locator(
+        '[data-queue][data-state="waiting"], [data-queue][data-state="admitted"]'
+    ).first.wait_for()
+    shot("2-queue")
+    page.locator('[data-queue][data-state="admitted"]').wait_for(timeout=180_000)
+    shot("3-admitted")
+    page.get_by_role("button", name="Buy now").click()
+    page.wait_for_url(f"{base}/orders/**")
+    page.get_by_role("heading", name="Your unit is reserved").wait_for()
+    shot("4-reserved")
+    page.get_by_role("link", name="Pay").first.click()
+    page.wait_for_url(f"{base}/orders/**/pay/")
+    page.get_by_label("Card number").fill(card)
+    page.get_by_role("button", name="Pay").click()
+    ending = page.locator("[data-outcome]:not([hidden])")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-outcome]')].some(e => !e.hidden && "
+        "e.dataset.outcome !== 'pending')",
+        timeout=240_000,
+    )
+    outcome = [
+        o for o in ending.evaluate_all("els => els.map(e => e.dataset.outcome)") if o != "pending"
+    ]
+    shot("5-outcome")
+    context.close()
+    return (outcome[0] if outcome else "?"), errors
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+    parser.add_argument("--starts-in", default="40s")
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flashsale.settings.base")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    sale_id = (
+        manage(
+            "create_flash_sale",
+            "--product",
+            "Walkthrough lamp",
+            "--inventory",
+            "20",
+            "--starts-in",
+            args.starts_in,
+            "--duration",
+            "30m",
+            "--pow-difficulty",
+            "12",
+        )
+        .strip()
+        .splitlines()[-1]
+    )
+    manage("create_shoppers", str(len(CARDS)), "--prefix", "walker", "--out", os.devnull)
+    print(f"sale {sale_id} starts in {args.starts_in}")
+    results = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        for n, (card, want) in enumerate(CARDS, start=1):
+            started = time.monotonic()
+            got, errors = walk(browser, args.base_url, sale_id, f"walker{n:06d}", card)
+            results.append(got == want and not errors)
+            print(
+                f"walker{n:06d}: card {card} ended {got!r} (expected {want!r})"
+                f"{' page errors: ' + str(errors) if errors else ''} "
+                f"[{time.monotonic() - started:.0f} s]",
+                flush=True,
+            )
+        browser.close()
+    print(manage("audit_sale", sale_id))
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
