@@ -280,12 +280,15 @@ def worker_factory(gateway, tmp_path):
 def _end_worker_sessions() -> None:
     """A SIGKILLed worker's PostgreSQL sessions linger a moment; end them so the test
     database can be dropped."""
-    from django.db import connection
+    import psycopg
 
-    with connection.cursor() as cursor:
-        cursor.execute(
+    # A connection of its own: Django's may already be closed by the db fixture's teardown,
+    # and reopening it here would leave a session behind.
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name = 'fs-paytest-worker'"
+            "WHERE datname = %s AND application_name = 'fs-paytest-worker'",
+            [settings.DATABASES["default"]["TEST"]["NAME"]],
         )
 
 
