@@ -128,7 +128,14 @@ def browser_page():
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             page = context.new_page()
             page.set_default_timeout(20_000)
-            yield page
+            try:
+                yield page
+            finally:
+                # The test's ORM calls run in Playwright's greenlet, whose connections
+                # pytest-django's teardown cannot see: close them here.
+                from django.db import connections
+
+                connections.close_all()
             context.close()
             browser.close()
     finally:
