@@ -22,12 +22,12 @@ from apps.core.redis import RedisError, get_redis
 from apps.sales.selectors import SaleSnapshot
 
 from .purchase import (
-    _RESERVE_SQL,
     AlreadyReserved,
     IdempotencyKeyReused,
     Reservation,
     SoldOut,
     _iso,
+    order_insert_holding_units,
     payment_url,
 )
 
@@ -153,22 +153,15 @@ def _reserve(*, sale: SaleSnapshot, user_id: int, quantity: int, idempotency_key
             units = [number for (number,) in cursor.fetchall()]
             if len(units) < quantity:
                 raise SoldOut("Sold out: no unit is free right now.")
-            cursor.execute(
-                _RESERVE_SQL,
-                {
-                    "order_id": order_id,
-                    "user_id": user_id,
-                    "sale_id": sale.id,
-                    "quantity": quantity,
-                    "amount": sale.unit_price * quantity,
-                    "currency": sale.currency,
-                    "key": idempotency_key,
-                    "window": sale.reservation_seconds,
-                    "units": units,
-                    "max": sale.max_per_user,
-                },
+            reserved_until, taken, tally = order_insert_holding_units(
+                cursor,
+                sale=sale,
+                user_id=user_id,
+                quantity=quantity,
+                idempotency_key=idempotency_key,
+                order_id=order_id,
+                units=units,
             )
-            reserved_until, taken, tally = cursor.fetchone()
             if taken != quantity:  # cannot happen: the rows are locked by this transaction
                 raise SoldOut("Those units were just taken; try again.")
             if tally != 1:

@@ -244,6 +244,37 @@ SELECT (SELECT reserved_until FROM new_order), (SELECT count(*) FROM taken),
 """
 
 
+def order_insert_holding_units(
+    cursor,
+    *,
+    sale: SaleSnapshot,
+    user_id: int,
+    quantity: int,
+    idempotency_key: str,
+    order_id: str,
+    units: list[int],
+):
+    """Insert the order, point exactly ``units`` at it (only those still free) and raise the
+    shopper's tally within the limit, in one statement. Returns (reserved_until, units
+    taken, tally rows raised); the caller rolls back unless they are (…, quantity, 1)."""
+    cursor.execute(
+        _RESERVE_SQL,
+        {
+            "order_id": order_id,
+            "user_id": user_id,
+            "sale_id": sale.id,
+            "quantity": quantity,
+            "amount": sale.unit_price * quantity,
+            "currency": sale.currency,
+            "key": idempotency_key,
+            "window": sale.reservation_seconds,
+            "units": units,
+            "max": sale.max_per_user,
+        },
+    )
+    return cursor.fetchone()
+
+
 class _Refused(Exception):
     def __init__(self, units_free: bool, error: ApplicationError):
         self.units_free = units_free
@@ -264,22 +295,15 @@ def _reserve_in_postgres(
     keys = sale_keys(sale.id)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                _RESERVE_SQL,
-                {
-                    "order_id": order_id,
-                    "user_id": user_id,
-                    "sale_id": sale.id,
-                    "quantity": quantity,
-                    "amount": sale.unit_price * quantity,
-                    "currency": sale.currency,
-                    "key": idempotency_key,
-                    "window": sale.reservation_seconds,
-                    "units": units,
-                    "max": sale.max_per_user,
-                },
+            reserved_until, taken, tally = order_insert_holding_units(
+                cursor,
+                sale=sale,
+                user_id=user_id,
+                quantity=quantity,
+                idempotency_key=idempotency_key,
+                order_id=order_id,
+                units=units,
             )
-            reserved_until, taken, tally = cursor.fetchone()
             if taken != quantity:
                 raise _Refused(False, SoldOut("Those units were just taken; try again."))
             if tally != 1:
