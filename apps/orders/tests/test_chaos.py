@@ -196,6 +196,7 @@ def test_celery_worker_sigkilled_during_expiry(make_sale):
             say(second.output())
     finally:
         second.stop()
+        _end_worker_sessions()
     say(f"a new worker finished the job: {left()} reservation(s) left")
     assert done
     recover(sale.id)
@@ -213,6 +214,16 @@ def _worker_in_transaction() -> bool:
             "AND query ILIKE '%%orders_order%%'"
         )
         return cursor.fetchone()[0] > 0
+
+
+def _end_worker_sessions() -> None:
+    """A SIGKILLed worker's PostgreSQL sessions linger a moment; end them (this test
+    database's only) so pytest-django can drop the database at the end of the run."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 def _keys(sale_id):
@@ -280,6 +291,7 @@ def test_rabbitmq_cut_and_restored_mid_sale(make_sale, settings):
     finally:
         worker.stop()
         proxy.close()
+        _end_worker_sessions()
     recover(sale.id)
     found = verdict(sale, buyers)
     assert found["audit_clean"], found["audit"]
