@@ -288,6 +288,8 @@ if not DEBUG and (
         "DEBUG is off and SECRET_KEY is a default or shorter than 50 characters; "
         "set SECRET_KEY to a long random value."
     )
+# A process keeps a copy of the block list this long (0: ask Redis on every request).
+BLOCKLIST_MEMORY_SECONDS = env.float("BLOCKLIST_MEMORY_SECONDS", default=1.0)
 # --- end protection ----------------------------------------------------------------------------
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

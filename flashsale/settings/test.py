@@ -28,3 +28,4 @@ CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE, durable=True),)  # noqa: 
 WHITENOISE_AUTOREFRESH = True
 # The test machine is shared and busy: a slow reply is not an outage here.
 REDIS_SOCKET_TIMEOUT = 5.0
+BLOCKLIST_MEMORY_SECONDS = 0.0
