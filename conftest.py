@@ -97,11 +97,9 @@ def make_sale():
 
 
 def _free_port() -> int:
-    import socket
+    from apps.core.redis_server import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 @pytest.fixture
@@ -109,41 +107,17 @@ def private_redis(settings):
     """A redis-server of this test's own on a free port, so the test may FLUSHDB or kill it
     without touching the machine's shared Redis."""
     import shutil
-    import subprocess
     import tempfile
-    import time
 
     import redis as redis_lib
 
     from apps.core import lua
+    from apps.core.redis_server import redis_server_start
 
     port = _free_port()
     workdir = tempfile.mkdtemp(prefix="fs-redis-")
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = redis_server_start(port=port, workdir=workdir)
     client = redis_lib.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis_lib.ConnectionError:
-            time.sleep(0.05)
     settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
     get_redis.cache_clear()
     lua._scripts.clear()

@@ -14,8 +14,6 @@ import argparse
 import os
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,11 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from apps.core.redis_server import free_port, redis_server_start  # noqa: E402
 
 
 def main() -> None:
@@ -39,23 +33,7 @@ def main() -> None:
 
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="wr-memory-")
-    server = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "/usr/bin/redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = redis_server_start(port=port, workdir=workdir)
     try:
         os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flashsale.settings.base")
@@ -96,6 +74,7 @@ def main() -> None:
                 keys.batch_meta,
                 inventory.free,
                 inventory.primed,
+                keys.requeued,
             ]
             now_ms = int(time.time() * 1000)
             started = time.perf_counter()

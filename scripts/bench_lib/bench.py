@@ -88,41 +88,18 @@ def start_redis(args, workdir: Path) -> subprocess.Popen:
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", args.redis_port)) == 0:
             sys.exit(f"port {args.redis_port} is taken; pick another with --redis-port")
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    process = subprocess.Popen(
-        [
-            *taskset(args.redis_cpus),
-            binary,
-            "--port",
-            str(args.redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--maxclients",
-            "4096",
-            "--protected-mode",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
+    sys.path.insert(0, str(ROOT))
+    from apps.core.redis_server import redis_server_start
 
-    client = redis.Redis(port=args.redis_port)
-    for _ in range(100):
-        try:
-            client.ping()
-            return process
-        except redis.ConnectionError:
-            if process.poll() is not None:
-                sys.exit(f"redis-server could not start on port {args.redis_port}")
-            time.sleep(0.05)
-    sys.exit("redis-server did not answer")
+    try:
+        return redis_server_start(
+            port=args.redis_port,
+            workdir=str(workdir),
+            prefix=taskset(args.redis_cpus),
+            extra_args=["--maxclients", "4096", "--protected-mode", "no"],
+        )
+    except RuntimeError as exc:
+        sys.exit(str(exc))
 
 
 class Server:

@@ -150,47 +150,19 @@ class OwnRedis:
     again (empty) on the same port."""
 
     def __init__(self):
-        import shutil
         import tempfile
 
         from .servers import free_port
 
         self.port = free_port()
-        self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.workdir = tempfile.mkdtemp(prefix="fs-prot-redis-")
         self.process = None
         self.start()
 
     def start(self) -> None:
-        import subprocess
-        import time
+        from apps.core.redis_server import redis_server_start
 
-        import redis as redis_lib
-
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.workdir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis_lib.Redis(port=self.port)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis_lib.ConnectionError:
-                time.sleep(0.05)
+        self.process = redis_server_start(port=self.port, workdir=self.workdir)
 
     def kill(self) -> None:
         self.process.kill()
