@@ -251,7 +251,9 @@ BOT_MIN_PAGE_SECONDS = env.float("BOT_MIN_PAGE_SECONDS", default=1.0)
 # PostgreSQL); the process is unready only when all of them are gone.
 READINESS_REQUIRED = env.list("READINESS_REQUIRED", default=[])
 # Security headers.
-WS_PUBLIC_URL = globals().get("WS_PUBLIC_URL") or env("WS_PUBLIC_URL", default="ws://127.0.0.1:8001")
+WS_PUBLIC_URL = globals().get("WS_PUBLIC_URL") or env(
+    "WS_PUBLIC_URL", default="ws://127.0.0.1:8001"
+)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
