@@ -82,11 +82,19 @@ def reserve(
 
 
 def confirm(
-    keys: SaleKeys, *, user_id: int, idempotency_key: str, order_id: str, record: str
+    keys: SaleKeys,
+    *,
+    user_id: int,
+    idempotency_key: str,
+    order_id: str,
+    record: str,
+    client=None,
 ) -> None:
+    """``client`` may be a pipeline, to send this with other calls in one round trip."""
     lua_script(LUA / "confirm.lua")(
         keys=[keys.inflight, keys.pending, keys.idempotency(user_id, idempotency_key)],
         args=[order_id, record],
+        client=client,
     )
 
 

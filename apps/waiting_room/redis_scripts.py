@@ -155,7 +155,10 @@ def tick(
     )
 
 
-def finish(keys: RoomKeys, *, user_id: int) -> bool:
+def finish(keys: RoomKeys, *, user_id: int, client=None) -> bool:
+    """``client`` may be a pipeline (the result then comes from its execute())."""
     return bool(
-        lua_script(LUA / "finish.lua")(keys=[keys.state, keys.claims, keys.live], args=[user_id])
+        lua_script(LUA / "finish.lua")(
+            keys=[keys.state, keys.claims, keys.live], args=[user_id], client=client
+        )
     )

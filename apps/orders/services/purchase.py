@@ -31,7 +31,7 @@ from apps.core.errors import (
     TooEarly,
     Unprocessable,
 )
-from apps.core.redis import RedisError
+from apps.core.redis import RedisError, get_redis
 from apps.inventory import redis_scripts
 from apps.inventory.keys import sale_keys
 from apps.inventory.services import InventoryUnavailable, inventory_ensure_primed
@@ -173,15 +173,12 @@ def order_reserve(
                 units=result.units,
                 units_left=result.units_left,
                 fingerprint=fingerprint,
+                admission_finished=admission is not None,
             )
         except BaseException:
             if admission_key:
                 _admission_unspend(admission_key)  # nothing was bought: it may try again
             raise
-        if admission is not None:
-            from apps.waiting_room.services import admission_finish
-
-            admission_finish(sale_id=sale.id, user_id=user_id)
         return reservation
     if outcome == "ADMISSION_USED":
         raise Forbidden("This admission was already used for a purchase.", code="admission_used")
@@ -291,6 +288,7 @@ def _reserve_in_postgres(
     units: list[int],
     units_left: int | None,
     fingerprint: str,
+    admission_finished: bool = False,
 ) -> Reservation:
     keys = sale_keys(sale.id)
     try:
@@ -347,16 +345,28 @@ def _reserve_in_postgres(
         "payment_url": payment_url(order_id),
         "remaining_inventory": units_left,
     }
+    # One round trip after the commit: forget the in-flight hold, keep the reply for replays,
+    # and (with an admission) stop counting the shopper as active.
     try:
+        pipe = get_redis().pipeline(transaction=False)
         redis_scripts.confirm(
             keys,
             user_id=user_id,
             idempotency_key=idempotency_key,
             order_id=order_id,
             record=f"done|{fingerprint}|{json.dumps(body)}",
+            client=pipe,
         )
-    except RedisError:
-        pass  # the orphan sweep finds the order in PostgreSQL and forgets the hold
+        if admission_finished:
+            from apps.waiting_room import redis_scripts as room_scripts
+            from apps.waiting_room.keys import room_keys
+
+            room_scripts.finish(room_keys(sale.id), user_id=user_id, client=pipe)
+        pipe.execute()
+    except RedisError as exc:
+        # The orphan sweep forgets the hold; an unfinished admission stops counting as
+        # active when its token expires.
+        logger.warning("could not confirm order %s in Redis: %s", order_id, exc)
     return Reservation(body=body, created=True)
 
 
