@@ -19,16 +19,11 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from apps.core.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 SHOTS = ROOT / "test-output" / "demo"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CARDS = [
     ("4242424242424242", "paid"),
     ("4000000000000002", "declined"),
@@ -123,9 +118,7 @@ def main() -> int:
     print(f"sale {sale_id} starts in {args.starts_in}")
     results = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for n, (card, want) in enumerate(CARDS, start=1):
             started = time.monotonic()
             got, errors = walk(browser, args.base_url, sale_id, f"walker{n:06d}", card)

@@ -13,19 +13,15 @@ import hashlib
 import http.server
 import secrets
 import statistics
+import sys
 import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(ROOT))
+
+from apps.core.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 PAGE = b"<!doctype html><title>pow</title>"
 SOLVE = """([challenge, difficulty]) => new Promise((resolve, reject) => {
   const worker = new Worker("/static/js/pow-worker.js");
@@ -74,9 +70,7 @@ def main() -> None:
 
     times, tries = [], []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(url)
         for _ in range(args.runs):

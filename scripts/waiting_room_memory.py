@@ -42,9 +42,8 @@ def main() -> None:
         django.setup()
         from apps.core.lua import lua_script
         from apps.core.redis import get_redis
-        from apps.inventory.keys import sale_keys
         from apps.waiting_room.keys import room_keys
-        from apps.waiting_room.redis_scripts import LUA
+        from apps.waiting_room.redis_scripts import LUA, place_keys
 
         redis = get_redis()
         for _ in range(100):
@@ -60,22 +59,7 @@ def main() -> None:
             return int(redis.info("memory")["used_memory"])
 
         def join_all(sale_id: str, starts_ms: int, first_user: int) -> float:
-            keys, inventory = room_keys(sale_id), sale_keys(sale_id)
-            key_list = [
-                keys.state,
-                keys.pre,
-                keys.post,
-                keys.back_pre,
-                keys.back_post,
-                keys.claims,
-                keys.live,
-                keys.main_batches,
-                keys.back_batches,
-                keys.batch_meta,
-                inventory.free,
-                inventory.primed,
-                keys.requeued,
-            ]
+            key_list = place_keys(room_keys(sale_id))
             now_ms = int(time.time() * 1000)
             started = time.perf_counter()
             for start in range(0, args.users, args.batch):

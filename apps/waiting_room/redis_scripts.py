@@ -29,6 +29,26 @@ class Place:
     drawing: int = 0  # before the start: how many joined so far (their order is drawn then)
 
 
+def place_keys(keys: RoomKeys) -> list[str]:
+    """KEYS of place.lua, in its order."""
+    inventory = sale_keys(keys.sale_id)
+    return [
+        keys.state,
+        keys.pre,
+        keys.post,
+        keys.back_pre,
+        keys.back_post,
+        keys.claims,
+        keys.live,
+        keys.main_batches,
+        keys.back_batches,
+        keys.batch_meta,
+        inventory.free,
+        inventory.primed,
+        keys.requeued,
+    ]
+
+
 def place(
     keys: RoomKeys,
     *,
@@ -43,23 +63,8 @@ def place(
     jti: str = "",
     admission_ms: int = 0,
 ) -> Place:
-    inventory = sale_keys(keys.sale_id)
     reply = lua_script(LUA / "place.lua")(
-        keys=[
-            keys.state,
-            keys.pre,
-            keys.post,
-            keys.back_pre,
-            keys.back_post,
-            keys.claims,
-            keys.live,
-            keys.main_batches,
-            keys.back_batches,
-            keys.batch_meta,
-            inventory.free,
-            inventory.primed,
-            keys.requeued,
-        ],
+        keys=place_keys(keys),
         args=[
             mode,
             user_id,
