@@ -108,5 +108,5 @@ def _pay_with_each_card(page, live_server, sale, shopper, reserve, endings) -> N
         if card == ALWAYS_5XX:
             # Retries exhausted: the dead-letter job (beat, every 30 s) releases it.
             wait_for(lambda o=order: dead_letters_process(), timeout=30, what="a dead letter")
-        page.locator(f'[data-outcome="{ending}"]').wait_for(timeout=40_000)
+        page.locator(f'[data-outcome="{ending}"]').wait_for(timeout=90_000)
         page.screenshot(path=str(SHOTS / f"{card}-{ending}.png"), full_page=True)
