@@ -40,6 +40,24 @@ def inventory_stock(*, sale_id: object, total_inventory: int) -> None:
         )
 
 
+def inventory_units_add(*, sale_id: object, numbers: list[int]) -> None:
+    """Put newly stocked unit numbers in the Redis pool, once the rows are committed.
+
+    Call inside the transaction that inserted the rows: the units reach Redis only after
+    PostgreSQL has them, so Redis can never hand out a unit PostgreSQL does not know. When
+    the pool is not primed, nothing is added: the next request rebuilds it from PostgreSQL.
+    When Redis errs, reconciliation adds them later (fail closed: fewer units, never more).
+    """
+
+    def add() -> None:
+        try:
+            redis_scripts.add_missing(sale_keys(sale_id), units=numbers)
+        except RedisError:
+            logger.warning("could not add %d new units of sale %s to Redis", len(numbers), sale_id)
+
+    transaction.on_commit(add)
+
+
 def units_held_count(*, sale_id: object) -> int:
     return Unit.objects.filter(sale_id=sale_id, order__isnull=False).count()
 

@@ -13,9 +13,14 @@ from django.utils import timezone
 
 from apps.core.errors import ApplicationError, Conflict
 from apps.core.redis import RedisError
-from apps.inventory.services import inventory_rebuild, inventory_stock, units_held_count
+from apps.inventory.services import (
+    inventory_rebuild,
+    inventory_stock,
+    inventory_units_add,
+    units_held_count,
+)
 
-from .models import FlashSale, Product, SaleStatus
+from .models import MAX_INVENTORY, FlashSale, Product, SaleStatus
 from .selectors import sale_snapshot_store, snapshot_from_sale
 
 logger = logging.getLogger(__name__)
@@ -73,6 +78,48 @@ def sale_saved(*, sale: FlashSale) -> None:
         raise Conflict(f"{held} units are already reserved or sold; inventory cannot go lower.")
     inventory_stock(sale_id=sale.id, total_inventory=sale.total_inventory)
     _after_commit_publish(sale.id)
+
+
+def sale_is_locked(sale, *, now: datetime | None = None) -> bool:
+    """Once the waiting room opens, shoppers queue for this price, start and limit: from
+    then on those terms stay as they are, and inventory may only grow."""
+    now = now or timezone.now()
+    if sale.status != SaleStatus.SCHEDULED:
+        return True
+    return now >= sale.start_time - timedelta(minutes=sale.pre_queue_minutes)
+
+
+@transaction.atomic
+def sale_inventory_grow(*, sale_id: object, total_inventory: int) -> FlashSale:
+    """Add units to a sale, live or not: new unit rows in PostgreSQL, then (after the
+    commit) the same unit numbers in the Redis pool. Inventory never shrinks here."""
+    sale = FlashSale.objects.select_for_update().select_related("product").get(id=sale_id)
+    if total_inventory < sale.total_inventory:
+        raise Conflict(
+            f"Inventory can only grow: this sale has {sale.total_inventory} units, "
+            f"so it cannot be set to {total_inventory}."
+        )
+    if total_inventory == sale.total_inventory:
+        return sale
+    if total_inventory > MAX_INVENTORY:
+        raise ApplicationError(f"A sale can have at most {MAX_INVENTORY:,} units.")
+    numbers = list(range(sale.total_inventory, total_inventory))
+    FlashSale.objects.filter(id=sale.id).update(total_inventory=total_inventory)
+    inventory_stock(sale_id=sale.id, total_inventory=total_inventory)
+    inventory_units_add(sale_id=sale.id, numbers=numbers)
+    sale.refresh_from_db()
+    _after_commit_publish_snapshot(sale)
+    return sale
+
+
+def _after_commit_publish_snapshot(sale: FlashSale) -> None:
+    def store() -> None:
+        try:
+            sale_snapshot_store(snapshot_from_sale(sale))
+        except RedisError:
+            logger.warning("could not publish sale %s in Redis; it refreshes on its own", sale.id)
+
+    transaction.on_commit(store)
 
 
 @transaction.atomic
