@@ -16,7 +16,7 @@ from apps.sales.selectors import sale_snapshot
 from apps.waiting_room.tokens import Admission, admission_decode
 
 from .services import order_reserve
-from .services.purchase import SoldOut, sale_known_sold_out
+from .services.purchase import sold_out_refusal
 
 MAX_QUANTITY = 1000
 MAX_KEY_LENGTH = 255
@@ -105,9 +105,10 @@ def purchase_api(request, sale_id):
             raise ApplicationError("Use POST.", code="method_not_allowed", status=405)
         sale_id = str(sale_id)
         admission = admission_from(request, sale_id)
-        if sale_known_sold_out(sale_id):
-            raise SoldOut("Sold out: every unit is taken.")
         idempotency_key = idempotency_key_from(request)
+        sold_out_refusal(
+            sale_id=sale_id, user_id=admission.user_id, idempotency_key=idempotency_key
+        )
         quantity, product_id = purchase_input(parse_json_object(request.body))
         sale = sale_snapshot(sale_id)
         if sale is None:

@@ -38,7 +38,11 @@ RESERVATION = {
         "order_id": {"type": "string", "format": "uuid"},
         "status": {"type": "string"},
         "reservation_expires_at": {"type": "string", "format": "date-time"},
-        "payment_url": {"type": "string"},
+        "payment_url": {
+            "type": ["string", "null"],
+            "description": "While the order can be paid; null once it is paid or ended.",
+        },
+        "order_url": {"type": "string", "description": "The order's page."},
         "remaining_inventory": {"type": ["integer", "null"]},
         "degraded": {
             "type": "boolean",

@@ -26,8 +26,10 @@ from .purchase import (
     IdempotencyKeyReused,
     Reservation,
     SoldOut,
+    _body_from_order,
     _iso,
     order_insert_holding_units,
+    order_url,
     payment_url,
 )
 
@@ -110,7 +112,7 @@ def _replay(*, sale: SaleSnapshot, user_id: int, quantity: int, idempotency_key:
         return None
     if str(order.sale_id) != sale.id or order.quantity != quantity:
         raise IdempotencyKeyReused("This X-Idempotency-Key was used with a different request body.")
-    return Reservation(body=_body(order.id, order.reserved_until), created=False)
+    return Reservation(body=_body_from_order(order, None) | {"degraded": True}, created=False)
 
 
 def _body(order_id, reserved_until) -> dict:
@@ -119,6 +121,7 @@ def _body(order_id, reserved_until) -> dict:
         "status": "reserved",
         "reservation_expires_at": _iso(reserved_until),
         "payment_url": payment_url(order_id),
+        "order_url": order_url(order_id),
         "remaining_inventory": None,
         "degraded": True,
     }

@@ -1,6 +1,7 @@
 """The purchase hot path: Redis filters, PostgreSQL guards, refusals never touch PostgreSQL.
 
-1. A per-process memory of sold-out sales answers most refusals without any call.
+1. A per-process memory of sold-out sales answers most refusals with one Redis EXISTS (is
+   this request a replay?) instead of the reservation script; never a PostgreSQL query.
 2. One Lua script checks the idempotency record, the start/end by Redis's clock, the
    shopper's limit and the stock, and takes specific unit numbers from the pool.
 3. One SQL statement inserts the order, points exactly those unit rows at it (only if still
@@ -38,7 +39,7 @@ from apps.inventory.services import InventoryUnavailable, inventory_ensure_prime
 from apps.sales.models import SaleStatus
 from apps.sales.selectors import SaleSnapshot
 
-from ..models import Order
+from ..models import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,20 @@ def sale_known_sold_out(sale_id: str) -> bool:
     return until is not None and until > time.monotonic()
 
 
+def sold_out_refusal(*, sale_id: str, user_id: int, idempotency_key: str) -> None:
+    """Raise SoldOut when this process remembers the sale sold out, unless the request is
+    a replay (its idempotency record exists): a replay always gets its order back.
+    One Redis round trip and no PostgreSQL; with Redis away the memory answers alone."""
+    if not sale_known_sold_out(sale_id):
+        return
+    try:
+        replay = get_redis().exists(sale_keys(sale_id).idempotency(user_id, idempotency_key))
+    except RedisError:
+        replay = False
+    if not replay:
+        raise SoldOut("Sold out: every unit is taken.")
+
+
 def request_fingerprint(*, quantity: int) -> str:
     """What makes two purchase bodies "the same": the quantity (a product_id, when sent,
     must be the sale's own, so it adds nothing). PostgreSQL can rebuild it from an order."""
@@ -81,6 +96,10 @@ def request_fingerprint(*, quantity: int) -> str:
 
 def payment_url(order_id: object) -> str:
     return f"{settings.SITE_URL}/orders/{order_id}/pay/"
+
+
+def order_url(order_id: object) -> str:
+    return f"{settings.SITE_URL}/orders/{order_id}/"
 
 
 def _iso(value: datetime) -> str:
@@ -343,6 +362,7 @@ def _reserve_in_postgres(
         "status": "reserved",
         "reservation_expires_at": _iso(reserved_until),
         "payment_url": payment_url(order_id),
+        "order_url": order_url(order_id),
         "remaining_inventory": units_left,
     }
     # One round trip after the commit: forget the in-flight hold, keep the reply for replays,
@@ -414,7 +434,15 @@ def _replay(
     if stored_fingerprint != fingerprint:
         raise IdempotencyKeyReused("This X-Idempotency-Key was used with a different request body.")
     if state == "done":
-        return Reservation(body=json.loads(payload), created=False)
+        # The reply is kept for its order id; the order is shown as it is now (paid,
+        # cancelled, expired), by one primary-key read.
+        stored = json.loads(payload)
+        order = Order.objects.filter(id=stored["order_id"]).first()
+        if order is None:
+            return Reservation(body=stored, created=False)
+        return Reservation(
+            body=_body_from_order(order, stored.get("remaining_inventory")), created=False
+        )
     order = Order.objects.filter(id=payload).first()
     if order is None:
         raise Conflict(
@@ -436,16 +464,22 @@ def _replay_from_postgres(
     return Reservation(body=_body_from_order(order), created=False)
 
 
-def _body_from_order(order: Order, units_left_now: int | None = None) -> dict:
+_UNKNOWN = object()
+
+
+def _body_from_order(order: Order, units_left_now: object = _UNKNOWN) -> dict:
+    """The purchase's reply for an existing order, as the order is now: ``payment_url``
+    only while it can still be paid."""
     from apps.inventory.services import units_left
 
-    if units_left_now is None:
+    if units_left_now is _UNKNOWN:
         units_left_now = units_left(sale_id=order.sale_id)
     return {
         "order_id": str(order.id),
-        "status": "reserved",
+        "status": order.status.lower(),
         "reservation_expires_at": _iso(order.reserved_until),
-        "payment_url": payment_url(order.id),
+        "payment_url": payment_url(order.id) if order.status == OrderStatus.RESERVED else None,
+        "order_url": order_url(order.id),
         "remaining_inventory": units_left_now,
     }
 
