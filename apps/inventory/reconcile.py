@@ -33,10 +33,9 @@ class ReconcileReport:
 def _pending_users_and_units(raw: dict) -> tuple[set[int], set[int]]:
     users, units = set(), set()
     for value in raw.values():
-        user, _, rest = value.decode().partition("|")
-        _, _, numbers = rest.partition("|")
-        users.add(int(user))
-        units.update(int(n) for n in numbers.split(",") if n)
+        hold = redis_scripts.pending_hold_parse(value)
+        users.add(hold.user_id)
+        units.update(hold.units)
     return users, units
 
 
@@ -105,13 +104,24 @@ def holds_sweep_orphans(*, sale_id: object, grace_seconds: int) -> int:
     if not stale:
         return 0
     in_postgres = {str(i) for i in Order.objects.filter(id__in=stale).values_list("id", flat=True)}
+    entries = dict(zip(stale, redis.hmget(keys.pending, stale), strict=True))
     released = 0
     for order_id in stale:
         if order_id in in_postgres:
             redis_scripts.confirm(
                 keys, user_id=0, idempotency_key="-", order_id=order_id, record=""
             )
-        elif redis_scripts.giveback(keys, order_id=order_id, units_free=True):
+            continue
+        # Never in PostgreSQL: the request failed. Its idempotency record and admission
+        # marker go with the hold, so the shopper's retry (same key or new) can buy.
+        hold = redis_scripts.pending_hold_parse(entries[order_id]) if entries[order_id] else None
+        if redis_scripts.giveback(
+            keys,
+            order_id=order_id,
+            record_key=hold.record_key if hold else None,
+            admission_key=hold.admission_key if hold else None,
+            units_free=True,
+        ):
             released += 1
     if released:
         logger.warning("sale %s: gave back %s orphaned hold(s)", sale_id, released)

@@ -98,22 +98,56 @@ def confirm(
     )
 
 
+@dataclass(frozen=True)
+class PendingHold:
+    """A hold taken in Redis that has not reached PostgreSQL yet (one pending entry)."""
+
+    user_id: int
+    quantity: int
+    units: list[int]
+    record_key: str | None  # its idempotency record
+    admission_key: str | None  # the admission marker it set
+
+
+def pending_hold_parse(value) -> PendingHold:
+    """``user|quantity|units[|record key|admission marker key]`` (older entries lack the
+    last two)."""
+    parts = _text(value).split("|")
+    return PendingHold(
+        user_id=int(parts[0]),
+        quantity=int(parts[1]),
+        units=[int(n) for n in parts[2].split(",") if n],
+        record_key=(parts[3] if len(parts) > 3 else "") or None,
+        admission_key=(parts[4] if len(parts) > 4 else "") or None,
+    )
+
+
 def giveback(
     keys: SaleKeys,
     *,
     order_id: str,
     user_id: int | None = None,
     idempotency_key: str | None = None,
+    record_key: str | None = None,
+    admission_key: str | None = None,
     units_free: bool = True,
 ) -> bool:
-    record_key = (
-        keys.idempotency(user_id, idempotency_key)
-        if user_id is not None and idempotency_key
-        else keys.pending + ":none"
-    )
+    """Undo the hold ``order_id``; also remove its idempotency record (``record_key``, or
+    the one of ``user_id`` and ``idempotency_key``) and its ``admission_key`` marker while
+    they still name this order."""
+    if record_key is None and user_id is not None and idempotency_key:
+        record_key = keys.idempotency(user_id, idempotency_key)
+    none = keys.pending + ":none"
     return bool(
         lua_script(LUA / "giveback.lua")(
-            keys=[keys.free, keys.buyers, keys.inflight, keys.pending, record_key],
+            keys=[
+                keys.free,
+                keys.buyers,
+                keys.inflight,
+                keys.pending,
+                record_key or none,
+                admission_key or none,
+            ],
             args=[order_id, "1" if units_free else "0"],
         )
     )

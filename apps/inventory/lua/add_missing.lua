@@ -8,7 +8,7 @@ end
 local busy = {}
 local pending = redis.call('HVALS', KEYS[2])
 for i = 1, #pending do
-  local units = string.match(pending[i], '^[^|]+|[^|]+|(.*)$')
+  local units = string.match(pending[i], '^[^|]+|[^|]+|([^|]*)')
   for unit in string.gmatch(units, '[^,]+') do
     busy[unit] = true
   end

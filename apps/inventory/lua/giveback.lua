@@ -1,7 +1,9 @@
 -- Undo a hold that never became a PostgreSQL order. Safe to run twice: the pending entry
--- is the token, and only the caller that deletes it gives anything back.
+-- is the token, and only the caller that deletes it gives anything back. The request is
+-- then known to have failed: its idempotency record and its admission marker (each only
+-- while it still names this order) are removed, so the shopper may try again.
 -- KEYS: 1 free units (set), 2 buyers (hash), 3 in-flight holds (zset), 4 pending holds (hash),
---       5 idempotency record (or a dummy key when unknown)
+--       5 idempotency record, 6 admission-used marker (each a dummy key when unknown)
 -- ARGV: 1 order id, 2 "1" to put the units back in the pool, "0" when PostgreSQL said they
 --       are held by someone else
 local entry = redis.call('HGET', KEYS[4], ARGV[1])
@@ -10,7 +12,7 @@ if not entry then
   return 0
 end
 redis.call('HDEL', KEYS[4], ARGV[1])
-local user, quantity, units = string.match(entry, '^([^|]+)|([^|]+)|(.*)$')
+local user, quantity, units = string.match(entry, '^([^|]+)|([^|]+)|([^|]*)')
 if ARGV[2] == '1' and units ~= '' then
   for unit in string.gmatch(units, '[^,]+') do
     redis.call('SADD', KEYS[1], unit)
@@ -23,5 +25,8 @@ end
 local record = redis.call('GET', KEYS[5])
 if record and string.find(record, ARGV[1], 1, true) then
   redis.call('DEL', KEYS[5])
+end
+if redis.call('GET', KEYS[6]) == ARGV[1] then
+  redis.call('DEL', KEYS[6])
 end
 return 1

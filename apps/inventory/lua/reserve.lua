@@ -2,6 +2,7 @@
 -- KEYS: 1 free units (set), 2 primed marker, 3 buyers (hash user -> units held),
 --       4 idempotency record, 5 in-flight holds (zset order -> ms), 6 pending holds (hash),
 --       7 admission-used marker (waiting room; any key of the sale when no admission)
+-- The pending entry is "user|quantity|units|idempotency record key|admission marker key".
 -- ARGV: 1 user id, 2 quantity, 3 max per user, 4 request fingerprint, 5 idempotency ttl (s),
 --       6 sale start (ms), 7 sale end (ms), 8 order id, 9 admission jti ('' = none),
 --       10 admission marker ttl (s)
@@ -46,7 +47,12 @@ local units = redis.call('SPOP', KEYS[1], quantity)
 redis.call('HINCRBY', KEYS[3], user, quantity)
 local order_id = ARGV[8]
 redis.call('ZADD', KEYS[5], now_ms, order_id)
-redis.call('HSET', KEYS[6], order_id, user .. '|' .. quantity .. '|' .. table.concat(units, ','))
+-- The pending entry names the idempotency record and the admission marker, so whoever gives
+-- an orphaned hold back (the sweep) can also undo those: the request is known to have failed.
+local marker = ''
+if jti ~= '' then marker = KEYS[7] end
+redis.call('HSET', KEYS[6], order_id,
+  user .. '|' .. quantity .. '|' .. table.concat(units, ',') .. '|' .. KEYS[4] .. '|' .. marker)
 redis.call('SET', KEYS[4], 'pending|' .. ARGV[4] .. '|' .. order_id, 'EX', tonumber(ARGV[5]))
 if jti ~= '' then
   redis.call('SET', KEYS[7], order_id, 'EX', math.max(1, tonumber(ARGV[10])))

@@ -4,7 +4,7 @@
 -- ARGV: 1 generation
 local pending = redis.call('HGETALL', KEYS[4])
 for i = 1, #pending, 2 do
-  local user, quantity, units = string.match(pending[i + 1], '^([^|]+)|([^|]+)|(.*)$')
+  local user, quantity, units = string.match(pending[i + 1], '^([^|]+)|([^|]+)|([^|]*)')
   for unit in string.gmatch(units, '[^,]+') do
     redis.call('SREM', KEYS[5], unit)
   end
