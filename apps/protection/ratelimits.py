@@ -1,19 +1,45 @@
-"""Per-endpoint rate limits on django-ratelimit's core (the django-redis cache, so a limit
-holds across every app process). A limited request costs two O(1) cache calls per key."""
+"""Per-endpoint rate limits: a sliding window per shopper and per address.
+
+Each check is one Lua script on the shared Redis (``lua/sliding_window.lua``, loaded once and
+called by SHA): it keeps a log of the requests let through in the last window and lets a
+request through while the log holds fewer than the limit, by Redis's own clock, so every
+process shares one window and one clock. Unlike a fixed window, a burst straddling a window
+boundary cannot get twice the limit. When Redis errs, each process keeps the same sliding
+log in memory instead (fail open to a per-process limit, never a 500)."""
 
 from __future__ import annotations
 
+import collections
+import itertools
 import logging
+import math
 import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from django.conf import settings
-from django_ratelimit.core import _split_rate, get_usage
+
+from apps.core.lua import lua_script
 
 logger = logging.getLogger(__name__)
+
+SCRIPT = Path(__file__).parent / "lua" / "sliding_window.lua"
+
+_RATE = re.compile(r"^(\d+)/(\d*)([smhd])?$")
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"10/s"``, ``"20/m"``, ``"3/2h"`` → (limit, window in seconds)."""
+    match = _RATE.match(rate.strip())
+    if match is None:
+        raise ValueError(f"not a rate: {rate!r} (like 10/s, 20/m, 3/2h)")
+    count, multiplier, period = match.groups()
+    return int(count), _PERIODS[period or "s"] * int(multiplier or 1)
 
 
 @dataclass(frozen=True)
@@ -21,8 +47,8 @@ class Rule:
     group: str
     path: re.Pattern
     methods: frozenset[str] | None
-    user_rate: str | None
-    ip_rate: str | None
+    user_rate: tuple[int, int] | None
+    ip_rate: tuple[int, int] | None
 
 
 @lru_cache(maxsize=4)
@@ -35,8 +61,8 @@ def _rules(config_id: int) -> list[Rule]:
                 group=group,
                 path=re.compile(config["path"]),
                 methods=frozenset(m.upper() for m in methods) if methods else None,
-                user_rate=config.get("user"),
-                ip_rate=config.get("ip"),
+                user_rate=parse_rate(config["user"]) if config.get("user") else None,
+                ip_rate=parse_rate(config["ip"]) if config.get("ip") else None,
             )
         )
     return rules
@@ -52,25 +78,71 @@ def rule_for(request) -> Rule | None:
 
 
 @dataclass(frozen=True)
+class Hit:
+    allowed: bool
+    retry_after: int = 0  # seconds, when refused
+
+
+@dataclass(frozen=True)
 class Limited:
     scope: str  # "user" or "ip"
     retry_after: int
 
 
-# When the cache (Redis) is away, each process limits on its own: fixed windows in memory.
+def _connection():
+    """The Redis of the rate-limit cache (RATELIMIT_USE_CACHE): the shared Redis unless the
+    operator points the limits at a Redis of their own."""
+    from django_redis import get_redis_connection
+
+    return get_redis_connection(getattr(settings, "RATELIMIT_USE_CACHE", "default"))
+
+
+# A unique id per logged request: this process's random prefix and a counter.
+_ids = itertools.count()
+_process = uuid.uuid4().hex[:12]
+
+
+def sliding_window_hit(
+    key: str, *, limit: int, window_seconds: int, now_us: int | None = None
+) -> Hit:
+    """Count one request against ``limit`` per ``window_seconds`` under ``key`` (the Redis
+    key, prefix included by the caller). ``now_us`` drives the clock in tests; by default the
+    script reads Redis's TIME. Raises redis errors."""
+    window_us = window_seconds * 1_000_000
+    allowed, value = lua_script(SCRIPT)(
+        keys=[key],
+        args=[limit, window_us, f"{_process}:{next(_ids)}", "" if now_us is None else now_us],
+        client=_connection(),
+    )
+    if allowed:
+        return Hit(True)
+    return Hit(False, max(1, math.ceil(int(value) / 1_000_000)))
+
+
+# When Redis is away, each process limits on its own: the same sliding log, in memory.
 _local_lock = threading.Lock()
-_local_counts: dict[tuple[str, int], int] = {}
+_local_logs: dict[str, collections.deque] = {}
+_LOCAL_KEYS_MAX = 100_000
 
 
-def _local_usage(cache_key: str, rate: str) -> tuple[bool, int]:
-    limit, period = _split_rate(rate)
-    window = int(time.time() // period)
+def _local_hit(key: str, *, limit: int, window_seconds: int, now: float | None = None) -> Hit:
+    now = time.time() if now is None else now
     with _local_lock:
-        if len(_local_counts) > 100_000:
-            _local_counts.clear()
-        count = _local_counts.get((cache_key, window), 0) + 1
-        _local_counts[(cache_key, window)] = count
-    return count > limit, max(1, int((window + 1) * period - time.time()))
+        log = _local_logs.get(key)
+        if log is None:
+            if len(_local_logs) >= _LOCAL_KEYS_MAX:
+                _local_logs.clear()
+            log = _local_logs[key] = collections.deque()
+        while log and log[0] <= now - window_seconds:
+            log.popleft()
+        if len(log) < limit:
+            log.append(now)
+            return Hit(True)
+        return Hit(False, max(1, math.ceil(log[0] + window_seconds - now)))
+
+
+def _key(group: str, scope: str, value: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}rl:{group}:{scope}:{value}"
 
 
 def check(request, rule: Rule, *, user_id: int | None, ip: str) -> Limited | None:
@@ -82,22 +154,13 @@ def check(request, rule: Rule, *, user_id: int | None, ip: str) -> Limited | Non
         checks.append(("user", rule.user_rate, str(user_id)))
     if rule.ip_rate:
         checks.append(("ip", rule.ip_rate, ip))
-    for scope, rate, value in checks:
-        group = f"{rule.group}:{scope}"
+    for scope, (limit, window), value in checks:
+        key = _key(rule.group, scope, value)
         try:
-            usage = get_usage(
-                request,
-                group=group,
-                key=lambda _group, _request, value=value: value,
-                rate=rate,
-                increment=True,
-            )
-        except Exception as exc:  # the cache is down: limit per process instead
-            logger.warning("rate limit cache unavailable: %s", exc.__class__.__name__)
-            limited, retry = _local_usage(f"{group}:{value}", rate)
-            if limited:
-                return Limited(scope, retry)
-            continue
-        if usage and usage["should_limit"]:
-            return Limited(scope, max(1, usage["time_left"]))
+            hit = sliding_window_hit(key, limit=limit, window_seconds=window)
+        except Exception as exc:  # Redis is down: limit per process instead
+            logger.warning("rate limit store unavailable: %s", exc.__class__.__name__)
+            hit = _local_hit(key, limit=limit, window_seconds=window)
+        if not hit.allowed:
+            return Limited(scope, hit.retry_after)
     return None

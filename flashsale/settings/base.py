@@ -198,12 +198,13 @@ SALE_CACHE_WARM_AHEAD_SECONDS = env.int("SALE_CACHE_WARM_AHEAD_SECONDS", default
 CELERY_BEAT_SCHEDULE["warm-sale-cache"] = {"task": "sales.cache_warm", "schedule": 30.0}
 
 # --- Protection (issue 5): rate limits, bots, load shedding, degraded modes, headers ---------
-# django-ratelimit's own switch; RATELIMIT_ENABLE=0 for load tests run from one address.
+# RATELIMIT_ENABLE=0 turns the limits off (load tests run from one address). The sliding
+# windows live in the Redis of this cache (apps/protection/ratelimits.py).
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 RATELIMIT_USE_CACHE = "default"
-# Per endpoint group: "user" and "ip" rates (django-ratelimit syntax); the first matching
-# rule applies. RATE_LIMITS_JSON (a JSON object) overrides rates by group, e.g.
-# '{"challenge": {"ip": "3/m"}}'.
+# Per endpoint group: "user" and "ip" rates ("10/s", "20/m", "3/2h"), each a sliding window
+# of that length; the first matching rule applies. RATE_LIMITS_JSON (a JSON object)
+# overrides rates by group, e.g. '{"challenge": {"ip": "3/m"}}'.
 RATE_LIMITS = {
     "token": {"path": r"^/api/v1/auth/token/?$", "methods": ["POST"], "ip": "20/m"},
     "challenge": {"path": r"^/api/v1/flash_sales/[^/]+/challenge/?$", "user": "5/s", "ip": "60/s"},
