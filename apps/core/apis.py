@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .errors import NotAuthenticated
+from .serializers import StrictInputSerializer
 from .tokens import shopper_token_issue
 
 
@@ -15,7 +16,7 @@ class TokenCreateApi(APIView):
 
     authentication_classes: list = []
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=256, trim_whitespace=False)
 

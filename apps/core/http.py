@@ -25,16 +25,10 @@ def error_response(error: ApplicationError) -> HttpResponse:
     return json_response(error.body(), status=error.status, headers=error.headers)
 
 
-def parse_json_object(raw: bytes) -> dict:
-    """The request body as a JSON object, or a 400 that says what is wrong with it."""
-    from .errors import BadRequest
-
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"Malformed JSON body: {exc}", code="malformed_json") from None
-    if not isinstance(value, dict):
-        raise BadRequest("The body must be a JSON object.", code="malformed_json")
-    return value
+def require_method(request, *allowed: str) -> None:
+    """A 405 naming the allowed methods (in the Allow header too) for any other method."""
+    if request.method not in allowed:
+        names = ", ".join(allowed)
+        raise ApplicationError(
+            f"Use {names}.", code="method_not_allowed", status=405, headers={"Allow": names}
+        )

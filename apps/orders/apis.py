@@ -10,7 +10,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.authentication import bearer_token
 from apps.core.errors import ApplicationError, BadRequest, Forbidden, NotAuthenticated, NotFound
-from apps.core.http import error_response, json_response, parse_json_object
+from apps.core.http import error_response, json_response, require_method
+from apps.core.parsers import request_json_object
 from apps.core.tokens import AUDIENCE_SHOPPER, TokenInvalid, token_decode
 from apps.sales.selectors import sale_snapshot
 from apps.waiting_room.tokens import Admission, admission_decode
@@ -25,28 +26,31 @@ MAX_KEY_LENGTH = 255
 def purchase_input(body: dict) -> tuple[int, str | None]:
     unknown = set(body) - {"quantity", "product_id"}
     if unknown:
-        raise BadRequest(f"Unknown field(s): {', '.join(sorted(unknown))}.", code="invalid_input")
+        raise BadRequest(f"Unknown field(s): {', '.join(sorted(unknown))}.", code="unknown_field")
     quantity = body.get("quantity", 1)
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise BadRequest("quantity must be a whole number.", code="invalid_quantity")
     if not 1 <= quantity <= MAX_QUANTITY:
         raise BadRequest(f"quantity must be between 1 and {MAX_QUANTITY}.", code="invalid_quantity")
     product_id = body.get("product_id")
-    if product_id is not None:
+    if "product_id" in body:  # present means a UUID: null is refused like any other non-UUID
         try:
-            product_id = str(uuid.UUID(str(product_id)))
-        except ValueError:
+            product_id = str(uuid.UUID(product_id))
+        except (TypeError, ValueError, AttributeError):
             raise BadRequest("product_id must be a UUID.", code="invalid_product_id") from None
     return quantity, product_id
 
 
 def idempotency_key_from(request) -> str:
-    key = request.headers.get("X-Idempotency-Key", "").strip()
-    if not key:
+    raw = request.headers.get("X-Idempotency-Key")
+    if raw is None or not raw.strip(" \t"):
         raise BadRequest(
             "Send an X-Idempotency-Key header (one per purchase attempt).",
             code="missing_idempotency_key",
         )
+    # Only ASCII blanks are trimmed: str.strip() would also eat a non-ASCII key (U+00A0,
+    # U+0085) whole and call it missing.
+    key = raw.strip(" \t")
     if len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
         raise BadRequest(
             f"X-Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable ASCII characters.",
@@ -101,15 +105,14 @@ def admission_from(request, sale_id: str) -> Admission:
 @csrf_exempt
 def purchase_api(request, sale_id):
     try:
-        if request.method != "POST":
-            raise ApplicationError("Use POST.", code="method_not_allowed", status=405)
+        require_method(request, "POST")
         sale_id = str(sale_id)
         admission = admission_from(request, sale_id)
         idempotency_key = idempotency_key_from(request)
         sold_out_refusal(
             sale_id=sale_id, user_id=admission.user_id, idempotency_key=idempotency_key
         )
-        quantity, product_id = purchase_input(parse_json_object(request.body))
+        quantity, product_id = purchase_input(request_json_object(request))
         sale = sale_snapshot(sale_id)
         if sale is None:
             raise NotFound("No such sale.", code="sale_not_found")

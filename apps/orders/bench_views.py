@@ -16,7 +16,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.authentication import shopper_from_authorization
 from apps.core.errors import ApplicationError, NotFound
-from apps.core.http import error_response, json_response, parse_json_object
+from apps.core.http import error_response, json_response
+from apps.core.parsers import request_json_object
 from apps.sales.selectors import sale_snapshot
 
 from .apis import idempotency_key_from, purchase_input
@@ -72,7 +73,7 @@ def bench_rowlock_purchase(request, sale_id):
             raise ApplicationError("Use POST.", code="method_not_allowed", status=405)
         shopper = shopper_from_authorization(request.headers.get("Authorization", ""))
         idempotency_key = idempotency_key_from(request)
-        quantity, _product_id = purchase_input(parse_json_object(request.body))
+        quantity, _product_id = purchase_input(request_json_object(request))
         sale = sale_snapshot(str(sale_id))
         if sale is None:
             raise NotFound("No such sale.", code="sale_not_found")

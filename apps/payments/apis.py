@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import NotAuthenticated, NotFound
+from apps.core.serializers import StrictInputSerializer
 
 from .selectors import order_body, order_for_shopper
 from .services import payment_create
@@ -25,7 +26,7 @@ class OrderPayApi(APIView):
     """Pay for a reserved order with a card. Returns at once (202); the charge runs in a
     worker. Idempotent per order and X-Idempotency-Key (default: per card)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         card_number = serializers.CharField(max_length=32)
 
     @extend_schema(request=InputSerializer, responses={202: dict})

@@ -6,8 +6,9 @@ from __future__ import annotations
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.authentication import shopper_from_authorization
-from apps.core.errors import ApplicationError, NotFound, ServiceUnavailable
-from apps.core.http import error_response, json_response, parse_json_object
+from apps.core.errors import ApplicationError, BadRequest, NotFound, ServiceUnavailable
+from apps.core.http import error_response, json_response, require_method
+from apps.core.parsers import request_json_object
 from apps.core.redis import RedisError
 from apps.protection.services import join_screen
 from apps.sales.selectors import sale_snapshot
@@ -24,8 +25,22 @@ def _sale_or_404(sale_id):
 
 
 def _method(request, allowed: str) -> None:
-    if request.method != allowed:
-        raise ApplicationError(f"Use {allowed}.", code="method_not_allowed", status=405)
+    require_method(request, allowed)
+
+
+# The join's fields and the JSON types each may take (no nulls: absent is the way to omit).
+JOIN_FIELDS = {"challenge": (str,), "nonce": (str, int), "website": (str,)}
+
+
+def join_input(body: dict) -> dict:
+    unknown = sorted(set(body) - set(JOIN_FIELDS))
+    if unknown:
+        raise BadRequest(f"Unknown field(s): {', '.join(unknown)}.", code="unknown_field")
+    for name, value in body.items():
+        if isinstance(value, bool) or not isinstance(value, JOIN_FIELDS[name]):
+            kinds = " or ".join("a string" if t is str else "an integer" for t in JOIN_FIELDS[name])
+            raise BadRequest(f"{name} must be {kinds}.", code="invalid_input")
+    return body
 
 
 @csrf_exempt
@@ -34,7 +49,7 @@ def join_api(request, sale_id):
     try:
         _method(request, "POST")
         shopper = shopper_from_authorization(request.headers.get("Authorization", ""))
-        body = parse_json_object(request.body)
+        body = join_input(request_json_object(request))
         sale = _sale_or_404(sale_id)
         verdict = join_screen(request=request, sale=sale, user_id=shopper.id, body=body)
         place = waiting_room_join(
@@ -45,6 +60,7 @@ def join_api(request, sale_id):
     return json_response(place, headers={"Cache-Control": "no-store"})
 
 
+@csrf_exempt  # Bearer-token API: no cookies to forge; any other method gets a JSON 405
 def position_api(request, sale_id):
     """GET: the shopper's place; when ready, their admission token."""
     try:
@@ -57,6 +73,7 @@ def position_api(request, sale_id):
     return json_response(place, headers={"Cache-Control": "no-store"})
 
 
+@csrf_exempt  # public and read-only: any other method gets a JSON 405, not a CSRF page
 def now_serving_api(request, sale_id):
     """GET (public): the sale's progress, the same for everyone, cacheable for a second."""
     try:

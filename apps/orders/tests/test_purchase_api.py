@@ -122,7 +122,8 @@ def test_cancelled_sale_is_410(client, make_sale, shopper):
         ({"quantity": True}, "invalid_quantity"),
         ({"quantity": 1.5}, "invalid_quantity"),
         ({"quantity": 1, "product_id": "nope"}, "invalid_product_id"),
-        ({"quantity": 1, "extra": 1}, "invalid_input"),
+        ({"quantity": 1, "extra": 1}, "unknown_field"),
+        ({"quantity": 1, "product_id": None}, "invalid_product_id"),
         ([1, 2], "malformed_json"),
     ],
 )
@@ -237,3 +238,20 @@ def test_sale_list_and_detail(client, make_sale):
     assert detail["phase"] == "live"
     assert "server_time" in detail
     assert client.get(f"/api/v1/flash_sales/{uuid.uuid4()}").status_code == 404
+
+
+@pytest.mark.parametrize("key", ["é", "k\u00a0", "\u00a0", "\x85", "clé-1", "k" * 256, "a\x7fb"])
+def test_a_non_ascii_or_overlong_idempotency_key_is_invalid_not_missing(
+    client, make_sale, shopper, key
+):
+    sale = make_sale()
+    response = client.post(
+        f"/api/v1/flash_sales/{sale.id}/purchase",
+        data="{}",
+        content_type="application/json",
+        HTTP_X_IDEMPOTENCY_KEY=key,
+        **admitted(shopper, sale),
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_idempotency_key"
+    assert not Order.objects.exists()
