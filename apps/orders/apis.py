@@ -7,6 +7,9 @@ import uuid
 
 import jwt
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.core.authentication import bearer_token
 from apps.core.errors import ApplicationError, BadRequest, Forbidden, NotAuthenticated, NotFound
@@ -16,6 +19,7 @@ from apps.core.tokens import AUDIENCE_SHOPPER, TokenInvalid, token_decode
 from apps.sales.selectors import sale_snapshot
 from apps.waiting_room.tokens import Admission, admission_decode
 
+from .selectors import shopper_sale_orders
 from .services import order_reserve
 from .services.purchase import sold_out_refusal
 
@@ -127,3 +131,25 @@ def purchase_api(request, sale_id):
     except ApplicationError as error:
         return error_response(error)
     return json_response(reservation.body, status=201 if reservation.created else 200)
+
+
+class SaleShopperOrderApi(APIView):
+    """GET: the shopper's own order(s) in this sale, as the sale and queue pages show them:
+    status, the pay link while reserved, the receipt once paid, and whether they may queue
+    again (only while their orders hold fewer units than the sale allows)."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, sale_id):
+        if not getattr(request.user, "is_authenticated", False):
+            raise NotAuthenticated(
+                "Send Authorization: Bearer <token>.", headers={"WWW-Authenticate": "Bearer"}
+            )
+        sale = sale_snapshot(str(sale_id))
+        if sale is None:
+            raise NotFound("No such sale.", code="sale_not_found")
+        return Response(
+            shopper_sale_orders(
+                sale_id=sale.id, user_id=request.user.id, max_per_user=sale.max_per_user
+            ),
+            headers={"Cache-Control": "no-store"},
+        )

@@ -27,6 +27,7 @@ class Place:
     opens_ms: int | None = None
     measured_rate: float | None = None  # admitted per second, None before any measure
     drawing: int = 0  # before the start: how many joined so far (their order is drawn then)
+    order_id: str | None = None  # USED/EXPIRED: the order the shopper's admission bought
 
 
 def place_keys(keys: RoomKeys) -> list[str]:
@@ -46,6 +47,7 @@ def place_keys(keys: RoomKeys) -> list[str]:
         inventory.free,
         inventory.primed,
         keys.requeued,
+        inventory.buyers,
     ]
 
 
@@ -62,6 +64,7 @@ def place(
     random_score: float = 0.0,
     jti: str = "",
     admission_ms: int = 0,
+    max_per_user: int = 1,
 ) -> Place:
     reply = lua_script(LUA / "place.lua")(
         keys=place_keys(keys),
@@ -76,6 +79,7 @@ def place(
             jti,
             admission_ms,
             "1" if closed else "0",
+            max_per_user,
         ],
     )
     outcome = _text(reply[0])
@@ -96,7 +100,15 @@ def place(
             expires_ms=int(reply[6]),
             measured_rate=measured,
         )
-    return Place(outcome, rank, serving, measured_rate=measured, drawing=drawing)
+    order_id = _text(reply[5]) if len(reply) > 5 else ""
+    return Place(
+        outcome,
+        rank,
+        serving,
+        measured_rate=measured,
+        drawing=drawing,
+        order_id=order_id or None,
+    )
 
 
 @dataclass(frozen=True)
@@ -160,10 +172,10 @@ def tick(
     )
 
 
-def finish(keys: RoomKeys, *, user_id: int, client=None) -> bool:
+def finish(keys: RoomKeys, *, user_id: int, order_id: str = "", client=None) -> bool:
     """``client`` may be a pipeline (the result then comes from its execute())."""
     return bool(
         lua_script(LUA / "finish.lua")(
-            keys=[keys.state, keys.claims, keys.live], args=[user_id], client=client
+            keys=[keys.state, keys.claims, keys.live], args=[user_id, order_id], client=client
         )
     )

@@ -25,7 +25,13 @@ from datetime import UTC, datetime
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from apps.core.errors import ApplicationError, NotFound, ServiceUnavailable, TooEarly
+from apps.core.errors import (
+    ApplicationError,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    TooEarly,
+)
 from apps.core.redis import RedisError, get_redis
 from apps.sales.models import FlashSale, SaleStatus
 from apps.sales.selectors import SaleSnapshot
@@ -111,6 +117,11 @@ def _body(sale: SaleSnapshot, place: Place) -> dict:
     }
     if place.outcome == "USED":
         body["admission_used"] = True
+    if place.order_id:
+        # The order the shopper's admission bought: its page shows its status and the way
+        # to pay or the receipt (GET /api/v1/flash_sales/<id>/order says it in JSON).
+        body["order_id"] = place.order_id
+        body["order_url"] = f"{settings.SITE_URL}/orders/{place.order_id}/"
     return body
 
 
@@ -141,6 +152,7 @@ def _place(sale: SaleSnapshot, *, mode: str, user_id: int, back_of_queue: bool =
             random_score=_random.random(),
             jti=uuid.uuid4().hex,
             admission_ms=sale.admission_token_seconds * 1000,
+            max_per_user=sale.max_per_user,
         )
     except RedisError as exc:
         logger.warning("waiting room unavailable: %s", exc)
@@ -171,11 +183,29 @@ def _answer(sale: SaleSnapshot, user_id: int, place: Place) -> dict:
     return body
 
 
+class PurchaseLimitReached(Conflict):
+    code = "purchase_limit_reached"
+
+
 def waiting_room_join(*, sale: SaleSnapshot, user_id: int, back_of_queue: bool = False) -> dict:
-    """Join (or re-join, keeping the place) and return the shopper's place."""
-    return _answer(
-        sale, user_id, _place(sale, mode="join", user_id=user_id, back_of_queue=back_of_queue)
-    )
+    """Join (or re-join, keeping the place) and return the shopper's place.
+
+    A shopper whose admission bought and who holds the most units allowed (reserved or
+    paid) is refused with 409 and their order; one whose order ended unpaid, or who may
+    still buy more, queues again at the back."""
+    place = _place(sale, mode="join", user_id=user_id, back_of_queue=back_of_queue)
+    if place.outcome == "USED":
+        body = _body(sale, place)
+        raise PurchaseLimitReached(
+            f"You already have an order in this sale, and at most {sale.max_per_user} "
+            "unit(s) per shopper are allowed.",
+            extra={
+                key: body[key]
+                for key in ("status", "admission_used", "order_id", "order_url")
+                if key in body
+            },
+        )
+    return _answer(sale, user_id, place)
 
 
 def waiting_room_position(*, sale: SaleSnapshot, user_id: int, claim: bool = True) -> dict:

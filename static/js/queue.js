@@ -114,6 +114,7 @@
           return join();
         }
         if (res.status === 401) { window.location.reload(); return; }
+        if (res.body.error === "purchase_limit_reached") return already(res.body.order_url);
         if (res.body.error === "sale_ended") return show("ended");
         if (res.status === 410 || res.body.status === "sold_out") return show("sold_out");
         if (res.status === 429) { setTimeout(join, 2000 + Math.random() * 3000); return; }
@@ -128,8 +129,15 @@
       return admitted(body.admission_token, body.admission_expires_at);
     }
     if (body.status === "sold_out") return show("sold_out");
-    if (body.status === "expired" && body.admission_used) return show("already");
-    if (body.status === "expired") return show("expired");
+    if (body.status === "expired" && body.admission_used) return already(body.order_url);
+    if (body.status === "expired") {
+      if (body.order_id) {
+        // The order this turn bought ended unpaid (declined or expired): queue again.
+        $("[data-expired-message]").innerHTML =
+          "<strong>Your order was not paid.</strong> Its unit went back on sale; join again to buy while units remain.";
+      }
+      return show("expired");
+    }
     if (body.status === "ended") return show("ended");
     // Before the start a pre-queue place has no rank yet (0): it is drawn at the start.
     q.rank = body.rank ? Number(body.rank) : null;
@@ -142,6 +150,18 @@
     if (q.state !== "waiting") show("waiting");
     renderWaiting(body.estimated_wait_seconds);
     follow();
+  }
+
+  function already(orderUrl) {
+    var link = $("[data-order-link]");
+    if (orderUrl) link.href = orderUrl;
+    else {
+      // Ask which order it is (GET /api/v1/flash_sales/<id>/order).
+      call("GET", "/order").then(function (res) {
+        if (res.status === 200 && res.body.order) link.href = res.body.order.order_url;
+      }).catch(function () {});
+    }
+    return show("already");
   }
 
   function position() {
@@ -311,8 +331,7 @@
         }
         if (res.status === 410) return show("sold_out");
         if (res.status === 409 && b.error === "already_reserved") {
-          if (b.order_id) $("[data-order-link]").href = "/orders/" + b.order_id + "/";
-          return show("already");
+          return already(b.order_id ? "/orders/" + b.order_id + "/" : null);
         }
         if (res.status === 425) return show("not-started");
         if (res.status === 403) {

@@ -381,7 +381,7 @@ def _reserve_in_postgres(
             from apps.waiting_room import redis_scripts as room_scripts
             from apps.waiting_room.keys import room_keys
 
-            room_scripts.finish(room_keys(sale.id), user_id=user_id, client=pipe)
+            room_scripts.finish(room_keys(sale.id), user_id=user_id, order_id=order_id, client=pipe)
         pipe.execute()
     except RedisError as exc:
         # The orphan sweep forgets the hold; an unfinished admission stops counting as

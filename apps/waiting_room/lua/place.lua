@@ -4,15 +4,16 @@
 --       5 back-post (hash), 6 claims (hash user -> "jti|exp_ms|c or d"),
 --       7 live (zset user -> token expiry ms), 8 main batches (zset end rank -> id),
 --       9 back batches (zset), 10 batch meta (hash), 11 free units (set), 12 primed marker,
---       13 requeued (hash user -> main-lane ticket of a shopper who missed their turn)
+--       13 requeued (hash user -> main-lane ticket of a shopper who missed their turn),
+--       14 the sale's buyers (inventory hash user -> units held)
 -- ARGV: 1 mode (join|claim|peek), 2 user, 3 opens ms, 4 starts ms, 5 ends ms,
 --       6 back of queue (0/1), 7 random score in [0, 1), 8 jti for a new claim,
---       9 admission token ms, 10 sale closed (0/1)
+--       9 admission token ms, 10 sale closed (0/1), 11 max units per shopper
 -- Returns {code, public rank (0 = drawn at the start), now serving, measured rate,
 --          pre-start joiners so far (while the draw is pending), ...}:
 --   CLOSED opens_ms | NOT_IN_QUEUE | ENDED | WAITING rank serving | READY rank serving jti exp
---   | ADMITTED rank serving (peek only) | EXPIRED rank serving | USED rank serving
---   | SOLD_OUT rank serving
+--   | ADMITTED rank serving (peek only) | EXPIRED rank serving [order]
+--   | USED rank serving order | SOLD_OUT rank serving
 local mode, user = ARGV[1], ARGV[2]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -90,10 +91,14 @@ local rate = redis.call('HGET', KEYS[1], 'rate') or '-1'
 local function reply(code, ...)
   return {code, tostring(rank), tostring(serving), rate, tostring(drawing), ...}
 end
--- A shopper who missed their turn (admission unclaimed or unused until it expired) and
--- joins again goes to the back of the queue with a new ticket; a read just says expired.
-local function expired()
-  if mode ~= 'join' then return reply('EXPIRED') end
+-- A shopper who missed their turn (admission unclaimed or unused until it expired), or
+-- whose purchase ended unpaid, and joins again goes to the back of the queue with a new
+-- ticket; a read just says expired.
+local function expired(order)
+  if mode ~= 'join' then
+    if order then return reply('EXPIRED', order) end
+    return reply('EXPIRED')
+  end
   local ticket = num('P') + redis.call('HINCRBY', KEYS[1], 'mpost', 1)
   redis.call('HSET', KEYS[13], user, ticket)
   redis.call('HDEL', KEYS[6], user)
@@ -105,7 +110,15 @@ end
 local claim = redis.call('HGET', KEYS[6], user)
 if claim then
   local jti, exp, st = string.match(claim, '([^|]*)|([^|]*)|([^|]*)')
-  if st == 'd' then return reply('USED') end
+  if st == 'd' then
+    -- The admission bought. While the shopper holds the most units allowed (reserved or
+    -- paid) they cannot queue again; once an order ended unpaid (cancelled, expired) its
+    -- units left their tally, and they may queue again at the back like anyone.
+    local order = string.match(claim, '^[^|]*|[^|]*|d|(.+)$') or ''
+    local held = tonumber(redis.call('HGET', KEYS[14], user) or '0')
+    if held < tonumber(ARGV[11]) then return expired(order) end
+    return reply('USED', order)
+  end
   if tonumber(exp) <= now then return expired() end
 end
 if redis.call('EXISTS', KEYS[12]) == 1 and redis.call('SCARD', KEYS[11]) == 0 then

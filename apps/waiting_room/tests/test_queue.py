@@ -156,9 +156,16 @@ def test_ready_place_carries_one_admission_that_stays_the_same(make_sale, shoppe
     assert a.jti == b.jti and a.expires_at == b.expires_at and a.sale_id == str(sale.id)
     assert a.user_id == shopper.id
     assert 100 <= a.expires_at - time.time() <= 121
-    assert admission_finish(sale_id=sale.id, user_id=shopper.id)
+    # The admission buys (the purchase finishes it), up to the shopper's limit of one.
+    from apps.orders.services import order_reserve
+
+    reservation = order_reserve(
+        sale=snap, user_id=shopper.id, quantity=1, idempotency_key="k", admission=a
+    )
+    assert not admission_finish(sale_id=sale.id, user_id=shopper.id)  # already finished
     used = waiting_room_position(sale=snap, user_id=shopper.id)
     assert used["status"] == "expired" and used["admission_used"] is True
+    assert used["order_id"] == reservation.body["order_id"]
     assert "admission_token" not in used
 
 

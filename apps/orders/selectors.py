@@ -1,0 +1,48 @@
+"""Reads of orders for the pages and the API."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from .models import HOLDING_STATUSES, Order, OrderStatus
+
+
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def order_summary(order: Order) -> dict:
+    """One order as a page shows it: its status and the one link that matters now (pay
+    while reserved, the receipt once paid, the order page always)."""
+    page = f"{settings.SITE_URL}/orders/{order.id}/"
+    paid = order.status in (OrderStatus.PAID, OrderStatus.FULFILLED)
+    return {
+        "order_id": str(order.id),
+        "status": order.status.lower(),
+        "quantity": order.quantity,
+        "reservation_expires_at": _iso(order.reserved_until),
+        "order_url": page,
+        "payment_url": page + "pay/" if order.status == OrderStatus.RESERVED else None,
+        "receipt_url": page if paid else None,
+    }
+
+
+def shopper_sale_orders(*, sale_id: object, user_id: int, max_per_user: int) -> dict:
+    """The shopper's orders in one sale (newest first), the one to show (a reservation or
+    a paid order before one that ended), and whether they may queue again: only while the
+    units their orders hold stay under the sale's limit."""
+    orders = list(
+        Order.objects.filter(sale_id=sale_id, user_id=user_id).order_by("-created_at")[:20]
+    )
+    holding = [o for o in orders if o.status in HOLDING_STATUSES]
+    units_held = sum(o.quantity for o in holding)
+    shown = next((o for o in holding if o.status == OrderStatus.RESERVED), None)
+    shown = shown or (holding[0] if holding else (orders[0] if orders else None))
+    return {
+        "sale_id": str(sale_id),
+        "order": order_summary(shown) if shown else None,
+        "orders": [order_summary(o) for o in orders],
+        "units_held": units_held,
+        "max_per_user": max_per_user,
+        "can_queue": units_held < max_per_user,
+    }
