@@ -2,6 +2,11 @@
 
 Every key carries the configured prefix; every key of one sale carries the hash tag
 ``{sale:<id>}`` so a sale's Lua scripts run on one Redis Cluster slot.
+
+``REDIS_CLUSTER_NODES`` (``host:port,…``, any seed nodes) switches the client to redis-py's
+``RedisCluster``: reservations, the waiting room, admissions, rate limits (through the cache),
+the payment circuit breaker, idempotency records and the cache all run on the cluster. What
+cannot (the Channels layer's pub/sub) keeps using ``REDIS_URL``; see docs/regions.md.
 """
 
 from __future__ import annotations
@@ -10,10 +15,70 @@ from functools import lru_cache
 
 import redis
 from django.conf import settings
+from django_redis.pool import ConnectionFactory
+from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.exceptions import RedisClusterException
+from redis.retry import Retry
+
+
+def cluster_nodes() -> list[ClusterNode]:
+    """The configured seed nodes, or [] for a single Redis."""
+    nodes = []
+    for address in getattr(settings, "REDIS_CLUSTER_NODES", None) or []:
+        host, _, port = address.strip().rpartition(":")
+        nodes.append(ClusterNode(host or "127.0.0.1", int(port)))
+    return nodes
+
+
+class ClusterUnavailable(redis.ConnectionError):
+    """The cluster client could not use the topology (slots uncovered or moving mid-failover).
+    redis-py raises RedisClusterException, which is no RedisError; callers that fail closed on
+    RedisError see this instead."""
+
+
+class _Pipeline(ClusterPipeline):
+    def execute(self, raise_on_error: bool = True):
+        try:
+            return super().execute(raise_on_error)
+        except RedisClusterException as exc:
+            raise ClusterUnavailable(str(exc)) from exc
+
+
+class _RedisCluster(RedisCluster):
+    def execute_command(self, *args, **kwargs):
+        try:
+            return super().execute_command(*args, **kwargs)
+        except RedisClusterException as exc:
+            raise ClusterUnavailable(str(exc)) from exc
+
+    def pipeline(self, transaction=None, shard_hint=None):
+        pipe = super().pipeline(transaction=transaction, shard_hint=shard_hint)
+        pipe.__class__ = _Pipeline
+        return pipe
+
+
+def _cluster(nodes: list[ClusterNode]) -> RedisCluster:
+    try:
+        return _RedisCluster(
+            startup_nodes=nodes,
+            socket_connect_timeout=1,
+            socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+            # A failover moves slots: a few quick retries (each re-reads the slot map) ride out
+            # a MOVED or a dead primary's connection error before the caller sees the error.
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
+            max_connections=256,
+            health_check_interval=30,
+        )
+    except RedisClusterException as exc:
+        raise ClusterUnavailable(str(exc)) from exc
 
 
 @lru_cache(maxsize=1)
-def get_redis() -> redis.Redis:
+def get_redis() -> redis.Redis | RedisCluster:
+    nodes = cluster_nodes()
+    if nodes:
+        return _cluster(nodes)
     return redis.Redis.from_url(
         settings.REDIS_URL,
         socket_connect_timeout=1,
@@ -21,6 +86,32 @@ def get_redis() -> redis.Redis:
         health_check_interval=30,
         max_connections=256,
     )
+
+
+def script_pipeline(slot_key: str):
+    """A non-transactional pipeline that may carry Lua scripts, for keys sharing
+    ``slot_key``'s slot. redis-py's cluster pipeline refuses EVALSHA, so on a cluster this is
+    a pipeline on the master that owns the slot (a MOVED mid-failover surfaces as a
+    RedisError, like any other Redis failure)."""
+    client = get_redis()
+    if isinstance(client, RedisCluster):
+        try:
+            node = client.get_node_from_key(slot_key)
+        except RedisClusterException as exc:
+            raise ClusterUnavailable(str(exc)) from exc
+        return client.get_redis_connection(node).pipeline(transaction=False)
+    return client.pipeline(transaction=False)
+
+
+class ClusterConnectionFactory(ConnectionFactory):
+    """django-redis's connection factory for REDIS_CLUSTER_NODES: the cache (and the rate
+    limits kept in it) share the process's RedisCluster client instead of one URL's pool."""
+
+    def connect(self, url: str):
+        return get_redis()
+
+    def disconnect(self, connection) -> None:
+        """The shared client outlives one cache handle."""
 
 
 def key(*parts: object) -> str:

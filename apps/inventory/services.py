@@ -86,7 +86,8 @@ def inventory_rebuild(*, sale_id: object) -> int | None:
             )
         )
         pipe = redis.pipeline(transaction=False)
-        pipe.delete(keys.staged_free, keys.staged_buyers)
+        pipe.delete(keys.staged_free)
+        pipe.delete(keys.staged_buyers)
         for start in range(0, len(free), _CHUNK):
             pipe.sadd(keys.staged_free, *free[start : start + _CHUNK])
         items = list(buyers.items())

@@ -12,9 +12,10 @@ from apps.core.redis import RedisError, get_redis, key
 
 from .models import FlaggedAddress, FlaggedShopper
 
-USERS = key("protection", "blocked", "users")
-IPS = key("protection", "blocked", "ips")
-LOADED = key("protection", "blocked", "loaded")
+# One hash tag: the restore's MULTI/EXEC and the reads' pipeline stay on one Redis Cluster slot.
+USERS = key("{protection:blocked}", "users")
+IPS = key("{protection:blocked}", "ips")
+LOADED = key("{protection:blocked}", "loaded")
 
 
 def blocklist_restore() -> None:

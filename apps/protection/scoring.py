@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core import signing
 
-from apps.core.redis import RedisError, get_redis, sale_key
+from apps.core.redis import RedisError, sale_key, script_pipeline
 
 SEEN_COOKIE = "fs_seen"
 DEVICE_COOKIE = "fs_device"
@@ -99,7 +99,9 @@ def account_signals(*, request, sale_id: object, user_id: int, ip: str, score: S
     ip_times = sale_key(sale_id, "bot", "ip-times", ip)
     now = time.time()
     try:
-        pipe = get_redis().pipeline(transaction=False)
+        # One sale's keys, one slot: a pipeline on its node (PFCOUNT is refused in a cluster
+        # pipeline).
+        pipe = script_pipeline(ip_accounts)
         pipe.pfadd(ip_accounts, user_id)
         pipe.pfcount(ip_accounts)
         pipe.expire(ip_accounts, WINDOW_SECONDS)

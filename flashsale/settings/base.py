@@ -364,3 +364,12 @@ WAITING_ROOM_LONGEST_GAP_MS = env.int("WAITING_ROOM_LONGEST_GAP_MS", default=100
 WAITING_ROOM_BROADCAST_SECONDS = env.float("WAITING_ROOM_BROADCAST_SECONDS", default=0.25)
 WAITING_ROOM_HEARTBEAT_SECONDS = env.int("WAITING_ROOM_HEARTBEAT_SECONDS", default=5)
 # --- end waiting room ---
+
+# --- Scale-out (issue 14): Redis Cluster ---------------------------------------------------
+# REDIS_CLUSTER_NODES=host:port,... (any seed nodes) puts everything that can run on a Redis
+# Cluster there (apps/core/redis.py): scripts, records, the cache and the rate limits in it.
+# REDIS_URL then serves only the Channels layer (pub/sub; channels-redis has no cluster mode).
+REDIS_CLUSTER_NODES = env.list("REDIS_CLUSTER_NODES", default=[])
+if REDIS_CLUSTER_NODES:
+    CACHES["default"]["OPTIONS"]["CONNECTION_FACTORY"] = "apps.core.redis.ClusterConnectionFactory"
+# --- end scale-out ---

@@ -32,7 +32,7 @@ from apps.core.errors import (
     TooEarly,
     Unprocessable,
 )
-from apps.core.redis import RedisError, get_redis
+from apps.core.redis import RedisError, script_pipeline
 from apps.inventory import redis_scripts
 from apps.inventory.keys import sale_keys
 from apps.inventory.services import InventoryUnavailable, inventory_ensure_primed
@@ -368,7 +368,7 @@ def _reserve_in_postgres(
     # One round trip after the commit: forget the in-flight hold, keep the reply for replays,
     # and (with an admission) stop counting the shopper as active.
     try:
-        pipe = get_redis().pipeline(transaction=False)
+        pipe = script_pipeline(keys.inflight)
         redis_scripts.confirm(
             keys,
             user_id=user_id,

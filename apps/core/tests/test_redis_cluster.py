@@ -1,0 +1,248 @@
+"""The same code on a real Redis Cluster: 3 masters with a replica each, started once per test
+session on loopback ports of its own (apps/core/redis_cluster_server.py).
+
+The core paths are the suite's own tests, run again with REDIS_CLUSTER_NODES set: every
+Redis call (Lua scripts, pipelines, the cache and the rate limits in it) then goes through
+redis-py's RedisCluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+import uuid
+from collections import Counter
+
+import pytest
+from django.db import connection
+from redis.cluster import RedisCluster
+
+from apps.core import lua
+from apps.core.redis import RedisError, get_redis
+from apps.core.redis_cluster_server import redis_cluster_start
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    servers = redis_cluster_start(masters=3, replicas=1)
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+def _use_cluster(settings, servers) -> None:
+    settings.REDIS_CLUSTER_NODES = servers.seed_nodes.split(",")
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["OPTIONS"]["CONNECTION_FACTORY"] = "apps.core.redis.ClusterConnectionFactory"
+    settings.CACHES = caches
+    get_redis.cache_clear()
+    lua._scripts.clear()
+
+
+@pytest.fixture(autouse=True)
+def on_cluster(redis_cluster, settings):
+    """This test's Redis is the cluster (emptied first: the cluster is this session's own)."""
+    redis_cluster.wait_healthy()
+    redis_cluster.flush()
+    from apps.protection.services import _protection_memory
+
+    _protection_memory.clear()
+    _use_cluster(settings, redis_cluster)
+    assert isinstance(get_redis(), RedisCluster)
+    try:
+        yield redis_cluster
+    finally:
+        if get_redis.cache_info().currsize:
+            get_redis().close()
+        get_redis.cache_clear()
+        lua._scripts.clear()
+        _protection_memory.clear()
+
+
+# --- the suite's core paths, on the cluster ----------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_purchase_race_never_oversells(make_sale, make_shopper):
+    from apps.orders.tests import test_races
+
+    test_races.test_200_buyers_race_for_10_units(make_sale, make_shopper)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_same_idempotency_key_raced_makes_one_order(make_sale, shopper):
+    from apps.orders.tests import test_races
+
+    test_races.test_same_idempotency_key_raced_makes_one_order(make_sale, shopper)
+
+
+@pytest.mark.django_db
+def test_idempotent_replay(client, make_sale, shopper):
+    from apps.orders.tests import test_purchase_api
+
+    test_purchase_api.test_replay_with_the_same_key_returns_the_same_order(
+        client, make_sale, shopper
+    )
+
+
+@pytest.mark.django_db
+def test_sold_out(client, make_sale, make_shopper):
+    from apps.orders.tests import test_purchase_api
+
+    test_purchase_api.test_sold_out_is_410(client, make_sale, make_shopper)
+
+
+@pytest.mark.django_db
+def test_admission_buys_once_and_replays(client, make_sale, shopper):
+    from apps.orders.tests import test_admission
+
+    test_admission.test_an_admission_buys_once_but_its_replay_still_answers(
+        client, make_sale, shopper
+    )
+
+
+@pytest.mark.django_db
+def test_waiting_room_draw_and_first_come_first_served(make_sale, django_user_model):
+    from apps.waiting_room.tests import test_queue
+
+    test_queue.test_pre_start_order_is_random_and_post_start_is_first_come_first_served(
+        make_sale, django_user_model
+    )
+
+
+@pytest.mark.django_db
+def test_waiting_room_admits_in_rank_order(make_sale):
+    from apps.waiting_room.tests import test_queue
+
+    test_queue.test_admission_is_in_rank_order_for_post_start_joins(make_sale)
+
+
+@pytest.mark.django_db
+def test_waiting_room_join_position_admission_and_purchase(client, make_sale, make_shopper):
+    from apps.waiting_room.tests import test_apis
+
+    test_apis.test_join_position_admission_and_purchase(client, make_sale, make_shopper)
+
+
+@pytest.mark.django_db
+def test_rate_limit(client, make_sale, shopper, settings):
+    from apps.protection.tests import test_middleware
+
+    test_middleware.test_over_the_limit_gets_429_with_retry_after_and_json(
+        client, make_sale, shopper, settings
+    )
+
+
+def test_circuit_breaker(settings):
+    from apps.payments.tests import test_breaker_audit
+
+    test_breaker_audit.test_breaker_opens_after_threshold_probes_once_and_closes(settings)
+    test_breaker_audit.test_job_lock_is_single_and_released_by_its_owner()
+
+
+# --- where the keys live ---------------------------------------------------------------
+
+
+def _sale_keys_on_cluster(sale_id) -> list[bytes]:
+    return [name for name in get_redis().scan_iter(match=f"*{{sale:{sale_id}}}*", count=1000)]
+
+
+@pytest.mark.django_db
+def test_one_sales_keys_share_one_slot(client, make_sale, make_shopper):
+    """A sale's pool, idempotency records, holds, queue and admissions: one slot, so each
+    Lua script runs on one master."""
+    from apps.orders.tests.test_purchase_api import purchase
+    from apps.waiting_room.services import waiting_room_join
+    from apps.waiting_room.tests.helpers import PRE_QUEUE, room, snapshot, tick
+
+    sale = make_sale(inventory=5, **PRE_QUEUE)
+    for _ in range(3):
+        assert purchase(client, sale, make_shopper()).status_code == 201
+    for user_id in range(3):
+        waiting_room_join(sale=snapshot(sale), user_id=40_000_000 + user_id)
+    tick(room(sale, admission_rate=100))
+    names = _sale_keys_on_cluster(sale.id)
+    assert len(names) >= 5, names
+    slots = {get_redis().keyslot(name) for name in names}
+    assert len(slots) == 1, names
+
+
+@pytest.mark.django_db
+def test_several_sales_spread_over_the_masters(make_sale, on_cluster):
+    """Twelve sales (random ids) over three masters: the chance that all twelve land on one
+    master is 3 / 3^12 ≈ 6e-6."""
+    sales = [make_sale(inventory=3) for _ in range(12)]
+    masters_of_sale = {}
+    for sale in sales:
+        names = _sale_keys_on_cluster(sale.id)
+        assert names, sale.id
+        masters_of_sale[sale.id] = on_cluster.master_of_slot(get_redis().keyslot(names[0]))
+        # The keys are really on that master (it answers for them without a redirect).
+        direct = on_cluster.client(masters_of_sale[sale.id])
+        assert direct.exists(*names) == len(names)
+    spread = Counter(masters_of_sale.values())
+    assert len(spread) >= 2, spread
+    assert set(spread) <= set(on_cluster.masters())
+
+
+# --- failover --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_master_killed_mid_sale_fails_over_and_the_sale_goes_on(
+    make_sale, make_shopper, settings
+):
+    """Kill the master holding a sale's slot between purchases: its replica is promoted within
+    the RTO; meanwhile a purchase is either sold through PostgreSQL's guard (degraded mode) or
+    refused cleanly (503), never a 500; then the sale sells out exactly; the audit is clean.
+    The cluster is this test's own (the session's keeps its topology for the others)."""
+    from django.test import Client
+
+    from apps.inventory.audit import sale_audit
+    from apps.orders.models import HOLDING_STATUSES, Order
+    from apps.orders.tests.test_purchase_api import purchase
+
+    servers = redis_cluster_start(masters=3, replicas=1, node_timeout_ms=1000)
+    try:
+        settings.REDIS_CLUSTER_NODES = servers.seed_nodes.split(",")
+        get_redis.cache_clear()
+        lua._scripts.clear()
+        sale = make_sale(inventory=30, max_per_user=1)
+        client = Client()
+        assert purchase(client, sale, make_shopper()).status_code == 201
+        slot = get_redis().keyslot(_sale_keys_on_cluster(sale.id)[0])
+        doomed = servers.master_of_slot(slot)
+        servers.kill(doomed)
+        killed_at = time.monotonic()
+        codes = Counter()
+        promoted_after = None
+        while time.monotonic() < killed_at + 30:
+            code = purchase(client, sale, make_shopper(), key=uuid.uuid4().hex).status_code
+            codes[code] += 1
+            assert code in (201, 503), code
+            with contextlib.suppress(LookupError, RedisError):
+                if servers.master_of_slot(slot) != doomed:
+                    promoted_after = time.monotonic() - killed_at
+                    break
+        assert promoted_after is not None, codes  # the brief's RTO is 30 s
+        servers.wait_healthy()
+        print(f"failover: slot promoted after {promoted_after:.2f} s; purchases meanwhile {codes}")
+        # The sale goes on to the end on the promoted replica: every unit sold once.
+        for _ in range(80):
+            code = purchase(client, sale, make_shopper()).status_code
+            assert code in (201, 410, 503), code
+            if code == 410:
+                break
+        assert code == 410
+        assert Order.objects.filter(sale=sale, status__in=HOLDING_STATUSES).count() == 30
+        report = sale_audit(sale_id=sale.id)
+        assert report.clean, report
+    finally:
+        connection.close()
+        get_redis.cache_clear()
+        lua._scripts.clear()
+        servers.stop()
