@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Walk the demo that `make run` serves, in headless Chromium, as five shoppers: sign in,
 wait on the countdown, join the waiting room, get admitted, buy, and pay with each test card;
-print how each one ended and save a screenshot of every step under test-output/demo/.
+then one more whose card is declined, who queues again and pays with another card; print
+how each one ended and save a screenshot of every step under test-output/demo/.
 
     make run                                # in one terminal
     .venv/bin/python scripts/demo_walkthrough.py [--base-url http://127.0.0.1:8000]
@@ -90,10 +91,77 @@ def walk(browser, base: str, sale_id: str, username: str, card: str) -> tuple[st
     return (outcome[0] if outcome else "?"), errors
 
 
+def walk_decline_then_rebuy(browser, base: str, sale_id: str, username: str) -> tuple[str, list]:
+    """A declined card, then back to the sale, queue again (at the back) and buy with
+    another card: a decline must not lock the shopper out of the sale."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def shot(step: str) -> None:
+        page.screenshot(path=str(SHOTS / f"{username}-{step}.png"), full_page=True)
+
+    def buy_and_pay(card: str, step: str) -> str:
+        page.locator('[data-queue][data-state="admitted"]').wait_for(timeout=180_000)
+        page.get_by_role("button", name="Buy now").click()
+        page.wait_for_url(f"{base}/orders/**")
+        page.get_by_role("heading", name="Your unit is reserved").wait_for()
+        page.get_by_role("link", name="Pay").first.click()
+        page.wait_for_url(f"{base}/orders/**/pay/")
+        page.get_by_label("Card number").fill(card)
+        page.get_by_role("button", name="Pay").click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-outcome]')].some(e => !e.hidden && "
+            "e.dataset.outcome !== 'pending')",
+            timeout=240_000,
+        )
+        shot(step)
+        outcomes = page.locator("[data-outcome]:not([hidden])").evaluate_all(
+            "els => els.map(e => e.dataset.outcome)"
+        )
+        return next((o for o in outcomes if o != "pending"), "?")
+
+    page.goto(f"{base}/accounts/login/?next=/sales/{sale_id}/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("shop-demo-pass")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/sales/{sale_id}/")
+    page.get_by_role("link", name="Join the waiting room").click()
+    page.wait_for_url(f"{base}/sales/{sale_id}/queue/")
+    first = buy_and_pay("4000000000000002", "1-declined")
+    if first != "declined":
+        context.close()
+        return f"first payment {first!r}, not declined", errors
+    # Back to the sale and into the queue again: the page offers a new turn.
+    page.get_by_role("link", name="Back to the sale").click()
+    page.wait_for_url(f"{base}/sales/{sale_id}/")
+    page.get_by_role("link", name="Join the waiting room").click()
+    page.wait_for_url(f"{base}/sales/{sale_id}/queue/")
+    state = page.locator(
+        '[data-queue][data-state="expired"], [data-queue][data-state="waiting"], '
+        '[data-queue][data-state="admitted"], [data-queue][data-state="already"]'
+    ).first
+    state.wait_for()
+    shot("2-queue-again")
+    if state.get_attribute("data-state") == "already":
+        context.close()
+        return "locked out: the queue page says the shopper already has an order", errors
+    if state.get_attribute("data-state") == "expired":
+        page.get_by_role("button", name="Join again").click()
+    outcome = buy_and_pay("4242424242424242", "3-paid")
+    context.close()
+    return outcome, errors
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
     parser.add_argument("--starts-in", default="40s")
+    parser.add_argument(
+        "--only-rebuy", action="store_true", help="walk only the decline-then-rebuy shopper"
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flashsale.settings.base")
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -115,11 +183,12 @@ def main() -> int:
         .splitlines()[-1]
     )
     manage("create_shoppers", str(len(CARDS)), "--prefix", "walker", "--out", os.devnull)
+    manage("create_shoppers", "1", "--prefix", "rebuyer", "--out", os.devnull)
     print(f"sale {sale_id} starts in {args.starts_in}")
     results = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for n, (card, want) in enumerate(CARDS, start=1):
+        for n, (card, want) in enumerate([] if args.only_rebuy else CARDS, start=1):
             started = time.monotonic()
             got, errors = walk(browser, args.base_url, sale_id, f"walker{n:06d}", card)
             results.append(got == want and not errors)
@@ -129,6 +198,16 @@ def main() -> int:
                 f"[{time.monotonic() - started:.0f} s]",
                 flush=True,
             )
+        # A decline, then queue again and buy with another card.
+        started = time.monotonic()
+        got, errors = walk_decline_then_rebuy(browser, args.base_url, sale_id, "rebuyer000001")
+        results.append(got == "paid" and not errors)
+        print(
+            f"rebuyer000001: declined, queued again, paid with another card: ended {got!r} "
+            f"(expected 'paid'){' page errors: ' + str(errors) if errors else ''} "
+            f"[{time.monotonic() - started:.0f} s]",
+            flush=True,
+        )
         browser.close()
     print(manage("audit_sale", sale_id))
     return 0 if all(results) else 1
