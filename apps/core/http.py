@@ -22,7 +22,9 @@ def json_response(body: dict, status: int = 200, headers: dict | None = None) ->
 
 
 def error_response(error: ApplicationError) -> HttpResponse:
-    return json_response(error.body(), status=error.status, headers=error.headers)
+    response = json_response(error.body(), status=error.status, headers=error.headers)
+    response.error_code = error.code  # read by the metrics middleware without parsing the body
+    return response
 
 
 def require_method(request, *allowed: str) -> None:

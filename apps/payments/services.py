@@ -21,6 +21,7 @@ from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from apps.core import metrics
 from apps.core.errors import BadRequest, Conflict, Gone, NotFound, Unprocessable
 from apps.orders.models import Order, OrderStatus
 from apps.orders.services import TransitionLost, order_transition
@@ -156,6 +157,7 @@ def _log_attempt(
         duration_ms=int((time.monotonic() - started) * 1000) if started else 0,
         worker=_WORKER[:64],
     )
+    metrics.payment_outcomes.labels(f"{kind}_{outcome}").inc()
 
 
 def _past_bound(order: Order) -> bool:

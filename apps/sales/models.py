@@ -82,6 +82,10 @@ class FlashSale(models.Model):
         validators=[MinValueValidator(1)],
         help_text="At most this many active admissions per unit that could still be bought.",
     )
+    admission_paused = models.BooleanField(
+        default=False,
+        help_text="While paused, the waiting room admits nobody (set from the operator console).",
+    )
     admission_token_seconds = models.PositiveIntegerField(
         default=120,
         validators=[MinValueValidator(10)],

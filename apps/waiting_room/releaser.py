@@ -21,6 +21,7 @@ from django.db.models import Sum
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from apps.core import metrics
 from apps.core.redis import RedisError
 from apps.orders.models import Order
 from apps.sales.models import FlashSale
@@ -86,6 +87,7 @@ class Releaser:
                 logger.exception("releaser could not refresh the open rooms")
                 self._refreshed_at = time.monotonic()
         admitted = 0
+        metrics.releaser_ticks.inc()
         for room in self.rooms:
             try:
                 tick = waiting_room_tick(

@@ -253,7 +253,7 @@ def room_settings(sale: FlashSale) -> RoomSettings:
         status=sale.status,
         starts_ms=int(sale.start_time.timestamp() * 1000),
         ends_ms=int(sale.end_time.timestamp() * 1000),
-        admission_rate=sale.admission_rate,
+        admission_rate=0 if sale.admission_paused else sale.admission_rate,
         max_active_shoppers=sale.max_active_shoppers,
         admission_factor_percent=int(sale.admission_factor * 100),
         admission_ms=sale.admission_token_seconds * 1000,

@@ -33,9 +33,11 @@ INSTALLED_APPS = [
     "apps.waiting_room",
     "apps.payments",
     "apps.protection",
+    "apps.operations",
 ]
 
 MIDDLEWARE = [
+    "apps.core.middleware.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -169,15 +171,6 @@ CELERY_BEAT_SCHEDULE = {
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="shop@flashsale.local")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
-}
-
 # --- Benchmarks (issue 6) ---------------------------------------------------------------
 # BENCH_ENDPOINTS=1 mounts the bench-only views (apps/orders/bench_urls.py): a bare JSON view
 # and the row-lock purchase baseline. scripts/bench sets it on its own server; never in prod.
@@ -195,6 +188,10 @@ SALE_CACHE_WAIT_SECONDS = env.float("SALE_CACHE_WAIT_SECONDS", default=2.0)
 SALE_LIST_CACHE_SECONDS = env.int("SALE_LIST_CACHE_SECONDS", default=5)
 # Sales starting within this many seconds are re-published to the cache by the beat task.
 SALE_CACHE_WARM_AHEAD_SECONDS = env.int("SALE_CACHE_WARM_AHEAD_SECONDS", default=3600)
+CELERY_BEAT_SCHEDULE["notice-sale-events"] = {
+    "task": "operations.notice_sale_events",
+    "schedule": 5.0,
+}
 CELERY_BEAT_SCHEDULE["warm-sale-cache"] = {"task": "sales.cache_warm", "schedule": 30.0}
 
 # --- Protection (issue 5): rate limits, bots, load shedding, degraded modes, headers ---------
@@ -373,3 +370,5 @@ REDIS_CLUSTER_NODES = env.list("REDIS_CLUSTER_NODES", default=[])
 if REDIS_CLUSTER_NODES:
     CACHES["default"]["OPTIONS"]["CONNECTION_FACTORY"] = "apps.core.redis.ClusterConnectionFactory"
 # --- end scale-out ---
+
+from .observability import *  # noqa: E402, F403

@@ -7,6 +7,8 @@ import logging
 from django.conf import settings
 from django.db import connection, transaction
 
+from apps.core import metrics
+
 from ..models import OrderStatus
 from .transitions import TransitionLost, order_transition
 
@@ -31,13 +33,14 @@ def orders_expire_due(*, batch_size: int = 500) -> int:
     expired_ids = []
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM orders_order WHERE status = 'RESERVED' AND "
+            "SELECT id, EXTRACT(EPOCH FROM now() - reserved_until) FROM orders_order "
+            "WHERE status = 'RESERVED' AND "
             + EXPIRY_CONDITION
             + " ORDER BY reserved_until LIMIT %s FOR UPDATE SKIP LOCKED",
             [batch_size],
         )
-        order_ids = [r[0] for r in cursor.fetchall()]
-        for order_id in order_ids:
+        lag_by_order = dict(cursor.fetchall())
+        for order_id, lag in lag_by_order.items():
             try:
                 with transaction.atomic():
                     order_transition(
@@ -49,11 +52,13 @@ def orders_expire_due(*, batch_size: int = 500) -> int:
                     )
                 expired += 1
                 expired_ids.append(order_id)
+                metrics.expiry_lag.observe(float(lag))
             except TransitionLost:
                 continue
         if expired_ids:
             _notify_expired(expired_ids)
     if expired:
+        metrics.reservations_expired.inc(expired)
         logger.info("expired %s reservations", expired)
     return expired
 

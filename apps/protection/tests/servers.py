@@ -20,7 +20,7 @@ def free_port() -> int:
 
 
 class AppServer:
-    def __init__(self, *, env: dict[str, str] | None = None):
+    def __init__(self, *, env: dict[str, str] | None = None, workers: int = 1):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         db = settings.DATABASES["default"]
@@ -50,7 +50,7 @@ class AppServer:
                 "--port",
                 str(self.port),
                 "--workers",
-                "1",
+                str(workers),
                 "--blocking-threads",
                 "4",
                 "flashsale.wsgi:application",

@@ -18,8 +18,11 @@ end
 local active = num('active')
 -- Release windows that closed: their unclaimed slots stop counting as active.
 local dead = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now)
+local unclaimed = 0
 for _, id in ipairs(dead) do
-  active = active - tonumber(redis.call('HGET', KEYS[6], id .. ':u') or '0')
+  local slots = tonumber(redis.call('HGET', KEYS[6], id .. ':u') or '0')
+  active = active - slots
+  unclaimed = unclaimed + slots
   redis.call('HDEL', KEYS[6], id .. ':u', id .. ':s', id .. ':d')
   redis.call('ZREM', KEYS[4], id)
   redis.call('ZREM', KEYS[5], id)
@@ -28,6 +31,8 @@ end
 -- Claimed admission tokens that expired unused.
 local gone = redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now)
 active = active - gone
+-- No-shows, for the operator: admissions that ended unused, claimed or not.
+if gone + unclaimed > 0 then redis.call('HINCRBY', S, 'noshow', gone + unclaimed) end
 if active < 0 then active = 0 end
 
 local starts = tonumber(ARGV[6])

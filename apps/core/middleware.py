@@ -1,0 +1,73 @@
+"""The outermost middleware: a request id for every request and its logs, and the request's
+duration, route and outcome in the metrics."""
+
+from __future__ import annotations
+
+import time
+
+from django.urls import Resolver404, resolve
+
+from . import metrics
+from .request_context import (
+    REQUEST_ID_HEADER,
+    request_id_from,
+    request_id_reset,
+    request_id_set,
+)
+
+_PURCHASE_ROUTE = "purchase"
+_JOIN_ROUTE = "waiting-room-join"
+
+
+def _route(request) -> tuple[str, str]:
+    """The URL pattern and name that served the request (bounded, unlike the path). Requests
+    refused by middleware never reached the resolver: resolve them here."""
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return "unmatched", ""
+    return match.route or match.view_name, match.url_name or ""
+
+
+def error_code(response) -> str:
+    code = getattr(response, "error_code", None)
+    if code is None:
+        data = getattr(response, "data", None)
+        if isinstance(data, dict):
+            code = data.get("error")
+    return code if isinstance(code, str) else ""
+
+
+class ObservabilityMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
+        request.request_id = request_id
+        token = request_id_set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_reset(token)
+        response[REQUEST_ID_HEADER] = request_id
+        self._count(request, response, time.perf_counter() - started)
+        return response
+
+    def _count(self, request, response, elapsed: float) -> None:
+        route, name = _route(request)
+        status = response.status_code
+        metrics.http_server_request_duration.labels(request.method, route, str(status)).observe(
+            elapsed
+        )
+        code = error_code(response) if status >= 400 else ""
+        if code and (400 <= status < 500 or status == 503):
+            metrics.refusals.labels(code).inc()
+        if name == _PURCHASE_ROUTE and request.method == "POST":
+            outcome = {201: "reserved", 200: "replayed"}.get(status) or code or f"http_{status}"
+            metrics.purchase_attempts.labels(outcome).inc()
+        elif name == _JOIN_ROUTE and request.method == "POST":
+            metrics.waiting_room_joins.labels("joined" if status < 400 else code or "error").inc()
