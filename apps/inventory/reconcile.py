@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from apps.core import metrics
 from apps.core.redis import get_redis, key
 
 from . import redis_scripts
@@ -89,6 +90,7 @@ def inventory_reconcile(*, sale_id: object) -> ReconcileReport:
 def _log(report: ReconcileReport) -> None:
     if report.corrections:
         get_redis().incrby(key(CORRECTIONS_COUNTER), report.corrections)
+        metrics.reconciliation_corrections.labels("inventory").inc(report.corrections)
         logger.warning("reconciled sale %s: %s", report.sale_id, "; ".join(report.notes))
 
 
@@ -124,5 +126,6 @@ def holds_sweep_orphans(*, sale_id: object, grace_seconds: int) -> int:
         ):
             released += 1
     if released:
+        metrics.reconciliation_corrections.labels("orphan_hold").inc(released)
         logger.warning("sale %s: gave back %s orphaned hold(s)", sale_id, released)
     return released

@@ -25,6 +25,7 @@ class SaleCollector:
                 ("units_sold", "Units in paid orders."),
                 ("units_held", "Units held by unpaid reservations."),
                 ("units_left", "Units free in Redis (-1: pool not built)."),
+                ("units_free_db", "Units free in PostgreSQL (unit rows with no order)."),
                 ("queue_pre", "Shoppers in the pre-queue (joined before the start)."),
                 ("queue_main", "Shoppers waiting in the main lane."),
                 ("queue_back", "Shoppers waiting in the back-of-queue lane."),
@@ -37,6 +38,7 @@ class SaleCollector:
                 ("expected_wait_seconds", "Wait of the last shopper in line at the measured rate."),
                 ("revenue", "Money taken by paid orders, in the sale's currency."),
                 ("dead_letters_open", "Payments that ran out of retries, not yet resolved."),
+                ("payments_pending_stale", "Payments PENDING past the reconciliation delay."),
                 ("live", "1 while the sale is live (not sold out, not ended)."),
                 ("starts_timestamp_seconds", "When the sale starts (Unix time)."),
             )
@@ -71,6 +73,7 @@ class SaleCollector:
                 "units_sold": f.units_sold,
                 "units_held": f.units_held,
                 "units_left": -1 if f.units_left is None else f.units_left,
+                "units_free_db": f.units_free_db,
                 "queue_pre": f.queue_pre,
                 "queue_main": f.queue_main,
                 "queue_back": f.queue_back,
@@ -83,6 +86,7 @@ class SaleCollector:
                 "expected_wait_seconds": f.expected_wait_seconds or 0,
                 "revenue": float(f.revenue),
                 "dead_letters_open": f.dead_letters_open,
+                "payments_pending_stale": f.payments_pending_stale,
                 "live": int(f.phase == "live"),
                 "starts_timestamp_seconds": f.starts_ms / 1000,
             }

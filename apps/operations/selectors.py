@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Count, Q, Sum
+from django.db.models.functions import Now
 
 from apps.core.redis import get_redis
 from apps.inventory.keys import sale_keys
+from apps.inventory.models import Unit
 from apps.orders.models import Order, OrderStatus
-from apps.payments.models import AttemptOutcome, DeadLetter, PaymentAttempt
+from apps.payments.models import (
+    AttemptOutcome,
+    DeadLetter,
+    Payment,
+    PaymentAttempt,
+    PaymentStatus,
+)
 from apps.payments.redis_scripts import breaker_snapshot
 from apps.sales.models import FlashSale
 from apps.sales.selectors import snapshot_from_sale
@@ -37,6 +46,7 @@ class SaleFigures:
     units_sold: int = 0
     units_held: int = 0
     units_left: int | None = None
+    units_free_db: int = 0
     revenue: str = "0.00"
     currency: str = "USD"
     queue_pre: int = 0
@@ -53,6 +63,7 @@ class SaleFigures:
     orders: dict[str, int] = field(default_factory=dict)
     payments: dict[str, int] = field(default_factory=dict)
     dead_letters_open: int = 0
+    payments_pending_stale: int = 0
     breaker: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -138,6 +149,12 @@ def _orders(figures: SaleFigures, sale: FlashSale) -> None:
             AttemptOutcome.CIRCUIT_OPEN,
         )
     }
+    figures.units_free_db = Unit.objects.filter(sale_id=sale.id, order__isnull=True).count()
+    figures.payments_pending_stale = Payment.objects.filter(
+        order__sale_id=sale.id,
+        status=PaymentStatus.PENDING,
+        created_at__lt=Now() - timedelta(seconds=settings.PAYMENT_PENDING_STALE_SECONDS),
+    ).count()
     figures.dead_letters_open = DeadLetter.objects.filter(
         Q(processed_at__isnull=True), payment__order__sale_id=sale.id
     ).count()
