@@ -13,8 +13,9 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ApplicationError
-from apps.core.http import error_response, json_response, parse_json_object
+from apps.core.http import error_response, json_response
 from apps.core.metrics import metrics_exposition
+from apps.core.parsers import request_json_object
 from apps.protection.services import client_ip
 from apps.sales.models import FlashSale
 
@@ -71,7 +72,7 @@ def console_control_api(request, sale_id, control):
     """pause | resume | rate ({"rate": N}) | cancel; each audited with the staff member."""
     sale = get_object_or_404(FlashSale, id=sale_id)
     try:
-        body = parse_json_object(request.body)
+        body = request_json_object(request)
         if control in ("pause", "resume"):
             sale_admission_pause(sale_id=sale.id, actor=request.user, paused=control == "pause")
         elif control == "rate":
