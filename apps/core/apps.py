@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class CoreConfig(AppConfig):
@@ -6,4 +7,9 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the Celery request-id handlers)
+        from . import signals  # noqa: F401  (connects the Celery request-id and trace handlers)
+        from .tracing import tracing_setup
+
+        tracing_setup(
+            endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT, service_name=settings.OTEL_SERVICE_NAME
+        )

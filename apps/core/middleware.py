@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 
+from django.db import connection
 from django.urls import Resolver404, resolve
 
-from . import metrics
+from . import metrics, tracing
 from .request_context import (
     REQUEST_ID_HEADER,
     request_id_from,
@@ -50,11 +51,24 @@ class ObservabilityMiddleware:
         request.request_id = request_id
         token = request_id_set(request_id)
         try:
-            response = self.get_response(request)
+            if tracing.tracing_enabled():
+                response = self._traced(request)
+            else:
+                response = self.get_response(request)
         finally:
             request_id_reset(token)
         response[REQUEST_ID_HEADER] = request_id
         self._count(request, response, time.perf_counter() - started)
+        return response
+
+    def _traced(self, request):
+        with (
+            tracing.server_span(request) as span,
+            connection.execute_wrapper(tracing.database_span_wrapper),
+        ):
+            response = self.get_response(request)
+            span.set_attribute("flashsale.request_id", request.request_id)
+            tracing.server_span_finish(span, route=_route(request)[0], status=response.status_code)
         return response
 
     def _count(self, request, response, elapsed: float) -> None:

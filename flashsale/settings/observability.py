@@ -41,3 +41,7 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.
 # The sale-events feed (/ops/sales/<id>/events, Server-Sent Events): staff sessions, or an
 # external system presenting this token as "Authorization: Bearer <token>".
 OPS_FEED_TOKEN = env("OPS_FEED_TOKEN", default="")
+# OpenTelemetry traces: off unless an OTLP/HTTP endpoint is given (e.g. a local collector's
+# http://127.0.0.1:4318/v1/traces).
+OTEL_EXPORTER_OTLP_ENDPOINT = env("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env("OTEL_SERVICE_NAME", default="flashsale")

@@ -6,6 +6,9 @@ from decimal import Decimal
 
 import httpx
 
+from apps.core import tracing
+from apps.core.outgoing import outgoing_headers_add
+
 from .base import (
     ChargeRecord,
     ChargeResult,
@@ -33,11 +36,19 @@ class SimulatedGateway(PaymentGateway):
         self.name = name
         self.url = url.rstrip("/")
         self.timeout = httpx.Timeout(timeout, connect=connect_timeout)
-        self._client = httpx.Client(timeout=self.timeout)
+        self._client = httpx.Client(
+            timeout=self.timeout, event_hooks={"request": [outgoing_headers_add]}
+        )
 
     def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
         try:
-            response = self._client.request(method, self.url + path, **kwargs)
+            with tracing.span(
+                f"gateway {method}",
+                kind=tracing.SpanKind.CLIENT,
+                gateway=self.name,
+                url_path=path.split("?")[0],
+            ):
+                response = self._client.request(method, self.url + path, **kwargs)
         except httpx.TimeoutException as exc:
             raise GatewayError(f"{self.name}: timed out ({exc})", kind="timeout") from None
         except httpx.HTTPError as exc:
