@@ -37,6 +37,9 @@ def _redis_clean():
     from apps.orders.services import purchase
 
     purchase._sold_out_until.clear()
+    from apps.core import accounts
+
+    accounts._memory_forget()
     yield
     _delete_prefixed_keys()
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from rest_framework.authentication import BaseAuthentication
 
+from .accounts import AccountInactive
 from .errors import NotAuthenticated
-from .tokens import AUDIENCE_SHOPPER, TokenInvalid, token_decode
+from .tokens import AUDIENCE_SHOPPER, TokenAccountInactive, TokenInvalid, token_decode
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ def shopper_from_authorization(authorization: str) -> TokenShopper:
     try:
         claims = token_decode(token, audience=AUDIENCE_SHOPPER)
         user_id = int(claims["sub"])
+    except TokenAccountInactive:
+        raise AccountInactive() from None
     except (TokenInvalid, ValueError) as exc:
         raise NotAuthenticated(
             f"Invalid token: {exc}", code="invalid_token", headers={"WWW-Authenticate": "Bearer"}

@@ -18,6 +18,10 @@ class TokenInvalid(Exception):
     pass
 
 
+class TokenAccountInactive(TokenInvalid):
+    """A valid token of a deactivated or deleted account (apps.core.accounts)."""
+
+
 @dataclass(frozen=True)
 class SigningKeys:
     active_kid: str
@@ -70,14 +74,27 @@ _VERIFIED_MAX = 100_000
 
 
 def token_decode(token: str, *, audience: str) -> dict:
+    """The verified claims; TokenInvalid, or TokenAccountInactive when the token's shopper was
+    deactivated or deleted since it was issued (checked on every use, in process memory)."""
     claims = _verified.get((token, audience))
-    if claims is not None and claims["exp"] + 5 > time.time():
-        return claims
-    claims = _token_verify(token, audience=audience)
-    if len(_verified) >= _VERIFIED_MAX:
-        _verified.clear()
-    _verified[(token, audience)] = claims
+    if claims is None or claims["exp"] + 5 <= time.time():
+        claims = _token_verify(token, audience=audience)
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.clear()
+        _verified[(token, audience)] = claims
+    _check_account(claims)
     return claims
+
+
+def _check_account(claims: dict) -> None:
+    from .accounts import account_is_inactive
+
+    try:
+        user_id = int(claims["sub"])
+    except (KeyError, TypeError, ValueError):
+        return  # not a shopper's token; the caller reads what it needs
+    if account_is_inactive(user_id):
+        raise TokenAccountInactive("this account is deactivated or deleted")
 
 
 def _token_verify(token: str, *, audience: str) -> dict:

@@ -11,11 +11,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.accounts import AccountInactive
 from apps.core.authentication import bearer_token
 from apps.core.errors import ApplicationError, BadRequest, Forbidden, NotAuthenticated, NotFound
 from apps.core.http import error_response, json_response, require_method
 from apps.core.parsers import request_json_object
-from apps.core.tokens import AUDIENCE_SHOPPER, TokenInvalid, token_decode
+from apps.core.tokens import AUDIENCE_SHOPPER, TokenAccountInactive, TokenInvalid, token_decode
 from apps.sales.selectors import sale_snapshot
 from apps.waiting_room.tokens import Admission, admission_decode
 
@@ -86,6 +87,8 @@ def admission_from(request, sale_id: str) -> Admission:
         ) from None
     try:
         admission = admission_decode(token)
+    except TokenAccountInactive:
+        raise AccountInactive() from None
     except TokenInvalid as exc:
         raise NotAdmitted(
             f"Join the waiting room: purchases need an admission token ({exc}).",
@@ -99,6 +102,8 @@ def admission_from(request, sale_id: str) -> Admission:
     if shopper_token:
         try:
             shopper_id = int(token_decode(shopper_token, audience=AUDIENCE_SHOPPER)["sub"])
+        except TokenAccountInactive:
+            raise AccountInactive() from None
         except (TokenInvalid, KeyError, ValueError):
             raise NotAdmitted("X-Shopper-Token is not a valid shopper token.") from None
         if shopper_id != admission.user_id:

@@ -290,6 +290,13 @@ if not DEBUG and (
     )
 # A process keeps a copy of the block list this long (0: ask Redis on every request).
 BLOCKLIST_MEMORY_SECONDS = env.float("BLOCKLIST_MEMORY_SECONDS", default=1.0)
+# Deactivated or deleted accounts (apps/core/accounts.py): each process re-reads the set's
+# version from Redis at most this often, so another process's change reaches it this late.
+ACCOUNT_MEMORY_SECONDS = env.float("ACCOUNT_MEMORY_SECONDS", default=2.0)
+CELERY_BEAT_SCHEDULE["restore-inactive-accounts"] = {
+    "task": "core.inactive_accounts_restore",
+    "schedule": 60.0,
+}
 # --- end protection ----------------------------------------------------------------------------
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
