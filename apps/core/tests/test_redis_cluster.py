@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
+import queue
+import threading
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
@@ -21,6 +25,7 @@ from redis.cluster import RedisCluster
 from apps.core import lua
 from apps.core.redis import RedisError, get_redis
 from apps.core.redis_cluster_server import redis_cluster_start
+from apps.inventory.keys import sale_keys
 
 pytestmark = pytest.mark.cluster
 
@@ -192,53 +197,95 @@ def test_several_sales_spread_over_the_masters(make_sale, on_cluster):
 # --- failover --------------------------------------------------------------------------
 
 
+FAILOVER_FULL = os.environ.get("FAILOVER_SCALE") == "full"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_master_killed_mid_sale_fails_over_and_the_sale_goes_on(
-    make_sale, make_shopper, settings
+    make_sale, django_user_model, settings
 ):
-    """Kill the master holding a sale's slot between purchases: its replica is promoted within
-    the RTO; meanwhile a purchase is either sold through PostgreSQL's guard (degraded mode) or
-    refused cleanly (503), never a 500; then the sale sells out exactly; the audit is clean.
-    The cluster is this test's own (the session's keeps its topology for the others)."""
+    """Kill the master holding a sale's slot while buyers keep buying: its replica is promoted
+    well within the brief's 30 s RTO; meanwhile a purchase is sold through PostgreSQL's guard
+    (degraded mode) or refused cleanly (503), never a 500; the sale then sells out exactly and
+    the audit is clean. Prints the timeline's figures (scripts/redis_failover runs it at full
+    scale). The cluster is this test's own; the session's keeps its topology."""
     from django.test import Client
 
     from apps.inventory.audit import sale_audit
     from apps.orders.models import HOLDING_STATUSES, Order
     from apps.orders.tests.test_purchase_api import purchase
 
+    inventory, threads = (3000, 8) if FAILOVER_FULL else (60, 4)
+    settings.RATELIMIT_ENABLE = False  # one address buys for everyone here
     servers = redis_cluster_start(masters=3, replicas=1, node_timeout_ms=1000)
     try:
         settings.REDIS_CLUSTER_NODES = servers.seed_nodes.split(",")
         get_redis.cache_clear()
         lua._scripts.clear()
-        sale = make_sale(inventory=30, max_per_user=1)
-        client = Client()
-        assert purchase(client, sale, make_shopper()).status_code == 201
-        slot = get_redis().keyslot(_sale_keys_on_cluster(sale.id)[0])
+        sale = make_sale(inventory=inventory, max_per_user=1)
+        tag = uuid.uuid4().hex[:8]
+        django_user_model.objects.bulk_create(
+            django_user_model(username=f"fo-{tag}-{i}") for i in range(inventory + 400)
+        )
+        buyers = queue.SimpleQueue()
+        for user in django_user_model.objects.filter(username__startswith=f"fo-{tag}-"):
+            buyers.put(user)
+        slot = get_redis().keyslot(sale_keys(sale.id).free)
         doomed = servers.master_of_slot(slot)
-        servers.kill(doomed)
-        killed_at = time.monotonic()
-        codes = Counter()
-        promoted_after = None
-        while time.monotonic() < killed_at + 30:
-            code = purchase(client, sale, make_shopper(), key=uuid.uuid4().hex).status_code
-            codes[code] += 1
-            assert code in (201, 503), code
-            with contextlib.suppress(LookupError, RedisError):
-                if servers.master_of_slot(slot) != doomed:
-                    promoted_after = time.monotonic() - killed_at
-                    break
-        assert promoted_after is not None, codes  # the brief's RTO is 30 s
-        servers.wait_healthy()
-        print(f"failover: slot promoted after {promoted_after:.2f} s; purchases meanwhile {codes}")
-        # The sale goes on to the end on the promoted replica: every unit sold once.
-        for _ in range(80):
-            code = purchase(client, sale, make_shopper()).status_code
-            assert code in (201, 410, 503), code
-            if code == 410:
-                break
-        assert code == 410
-        assert Order.objects.filter(sale=sale, status__in=HOLDING_STATUSES).count() == 30
+        timeline: list[tuple[float, int, float]] = []  # (seconds since kill, status, latency)
+        killed_at = [None]
+        stop = threading.Event()
+        started = time.monotonic()
+
+        def buy():
+            client = Client()
+            try:
+                while not stop.is_set():
+                    try:
+                        user = buyers.get_nowait()
+                    except queue.Empty:
+                        return
+                    t0 = time.monotonic()
+                    code = purchase(client, sale, user, key=uuid.uuid4().hex).status_code
+                    t1 = time.monotonic()
+                    timeline.append((t0 - (killed_at[0] or t1), code, t1 - t0))
+                    if code == 410:
+                        return
+            finally:
+                connection.close()
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            workers = [pool.submit(buy) for _ in range(threads)]
+            while len(timeline) < inventory // 6:
+                time.sleep(0.005)
+            servers.kill(doomed)
+            killed_at[0] = time.monotonic()
+            promoted_after = None
+            while time.monotonic() < killed_at[0] + 30:
+                with contextlib.suppress(LookupError, RedisError):
+                    if servers.master_of_slot(slot) != doomed:
+                        promoted_after = time.monotonic() - killed_at[0]
+                        break
+                time.sleep(0.02)
+            for worker in workers:
+                worker.result(timeout=300)
+        stop.set()
+        assert promoted_after is not None  # the brief's RTO is 30 s
+        codes = Counter(code for _, code, _ in timeline)
+        assert set(codes) <= {201, 410, 503}, codes
+        after = [(t, code, lat) for t, code, lat in timeline if t >= 0]
+        refused = [t for t, code, _ in after if code == 503]
+        before_lat = sorted(lat for t, _, lat in timeline if t < 0)
+        print(
+            f"\nfailover ({'full' if FAILOVER_FULL else 'short'}: {inventory} units, "
+            f"{threads} buyers, {time.monotonic() - started:.1f} s): replica promoted after "
+            f"{promoted_after:.2f} s; after the kill {len(after)} purchases: "
+            f"{Counter(code for _, code, _ in after)}; 503s from {min(refused, default=0):.2f} "
+            f"to {max(refused, default=0):.2f} s; slowest {max(lat for _, _, lat in after):.2f} s"
+            f" (median before the kill {before_lat[len(before_lat) // 2] * 1000:.0f} ms)"
+        )
+        assert codes[201] == inventory and codes[410] >= 1
+        assert Order.objects.filter(sale=sale, status__in=HOLDING_STATUSES).count() == inventory
         report = sale_audit(sale_id=sale.id)
         assert report.clean, report
     finally:
