@@ -32,7 +32,7 @@ from apps.core.errors import (
     TooEarly,
     Unprocessable,
 )
-from apps.core.redis import RedisError, script_pipeline
+from apps.core.redis import RedisError, get_redis, script_pipeline
 from apps.inventory import redis_scripts
 from apps.inventory.keys import sale_keys
 from apps.inventory.services import InventoryUnavailable, inventory_ensure_primed
