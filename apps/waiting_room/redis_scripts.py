@@ -28,6 +28,7 @@ class Place:
     measured_rate: float | None = None  # admitted per second, None before any measure
     drawing: int = 0  # before the start: how many joined so far (their order is drawn then)
     order_id: str | None = None  # USED/EXPIRED: the order the shopper's admission bought
+    units_held: int | None = None  # with order_id: the units the shopper holds in the sale
 
 
 def place_keys(keys: RoomKeys) -> list[str]:
@@ -108,6 +109,7 @@ def place(
         measured_rate=measured,
         drawing=drawing,
         order_id=order_id or None,
+        units_held=int(reply[6]) if len(reply) > 6 else None,
     )
 
 

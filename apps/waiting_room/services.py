@@ -122,6 +122,7 @@ def _body(sale: SaleSnapshot, place: Place) -> dict:
         # to pay or the receipt (GET /api/v1/flash_sales/<id>/order says it in JSON).
         body["order_id"] = place.order_id
         body["order_url"] = f"{settings.SITE_URL}/orders/{place.order_id}/"
+        body["units_held"] = place.units_held
     return body
 
 
@@ -201,7 +202,7 @@ def waiting_room_join(*, sale: SaleSnapshot, user_id: int, back_of_queue: bool =
             "unit(s) per shopper are allowed.",
             extra={
                 key: body[key]
-                for key in ("status", "admission_used", "order_id", "order_url")
+                for key in ("status", "admission_used", "order_id", "order_url", "units_held")
                 if key in body
             },
         )

@@ -131,7 +131,7 @@
     if (body.status === "sold_out") return show("sold_out");
     if (body.status === "expired" && body.admission_used) return already(body.order_url);
     if (body.status === "expired") {
-      if (body.order_id) {
+      if (body.order_id && body.units_held === 0) {
         // The order this turn bought ended unpaid (declined or expired): queue again.
         $("[data-expired-message]").innerHTML =
           "<strong>Your order was not paid.</strong> Its unit went back on sale; join again to buy while units remain.";

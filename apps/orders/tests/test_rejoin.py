@@ -87,6 +87,7 @@ def test_a_declined_shopper_queues_again_at_the_back_and_buys(
     body = place.json()
     assert body["status"] == "expired" and "admission_used" not in body
     assert body["order_id"] == first and body["order_url"].endswith(f"/orders/{first}/")
+    assert body["units_held"] == 0
     mine = my_order(client, sale, alice)
     assert mine["can_queue"] is True and mine["units_held"] == 0
     assert mine["order"]["status"] == "cancelled" and mine["order"]["payment_url"] is None
@@ -116,6 +117,7 @@ def test_a_reserved_or_paid_shopper_at_the_limit_is_pointed_to_their_order(
     body = refused.json()
     assert body["error"] == "purchase_limit_reached" and body["detail"]
     assert body["order_id"] == order_id and body["order_url"].endswith(f"/orders/{order_id}/")
+    assert body["units_held"] == 1
     place = position(client, sale, shopper).json()
     assert place["admission_used"] is True and place["order_id"] == order_id
     mine = my_order(client, sale, shopper)

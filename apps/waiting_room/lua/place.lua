@@ -12,8 +12,8 @@
 -- Returns {code, public rank (0 = drawn at the start), now serving, measured rate,
 --          pre-start joiners so far (while the draw is pending), ...}:
 --   CLOSED opens_ms | NOT_IN_QUEUE | ENDED | WAITING rank serving | READY rank serving jti exp
---   | ADMITTED rank serving (peek only) | EXPIRED rank serving [order]
---   | USED rank serving order | SOLD_OUT rank serving
+--   | ADMITTED rank serving (peek only) | EXPIRED rank serving [order units_held]
+--   | USED rank serving order units_held | SOLD_OUT rank serving
 local mode, user = ARGV[1], ARGV[2]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -94,9 +94,9 @@ end
 -- A shopper who missed their turn (admission unclaimed or unused until it expired), or
 -- whose purchase ended unpaid, and joins again goes to the back of the queue with a new
 -- ticket; a read just says expired.
-local function expired(order)
+local function expired(order, held)
   if mode ~= 'join' then
-    if order then return reply('EXPIRED', order) end
+    if order then return reply('EXPIRED', order, tostring(held)) end
     return reply('EXPIRED')
   end
   local ticket = num('P') + redis.call('HINCRBY', KEYS[1], 'mpost', 1)
@@ -116,8 +116,8 @@ if claim then
     -- units left their tally, and they may queue again at the back like anyone.
     local order = string.match(claim, '^[^|]*|[^|]*|d|(.+)$') or ''
     local held = tonumber(redis.call('HGET', KEYS[14], user) or '0')
-    if held < tonumber(ARGV[11]) then return expired(order) end
-    return reply('USED', order)
+    if held < tonumber(ARGV[11]) then return expired(order, held) end
+    return reply('USED', order, tostring(held))
   end
   if tonumber(exp) <= now then return expired() end
 end
