@@ -80,6 +80,7 @@ def main() -> None:
                             "",
                             120_000,
                             "0",
+                            1,
                         ],
                         client=pipe,
                     )
