@@ -11,7 +11,11 @@ urlpatterns = [
     path("", include("apps.operations.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="api/docs.html"),
+        name="api-docs",
+    ),
     path("api/v1/", include("apps.core.urls")),
     path("api/v1/", include("apps.sales.urls")),
     path("api/v1/", include("apps.orders.urls")),

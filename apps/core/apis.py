@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .errors import NotAuthenticated
+from .schema import error_responses
 from .serializers import StrictInputSerializer
 from .tokens import shopper_token_issue
 
@@ -25,7 +26,11 @@ class TokenCreateApi(APIView):
         token_type = serializers.CharField()
         expires_in = serializers.IntegerField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, auth=[])
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(401)},
+        auth=[],
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

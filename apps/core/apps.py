@@ -7,7 +7,10 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the Celery request-id and trace handlers)
+        from . import (
+            schema,  # noqa: F401  (registers the Bearer auth extension)
+            signals,  # noqa: F401  (connects the Celery request-id and trace handlers)
+        )
         from .tracing import tracing_setup
 
         tracing_setup(

@@ -16,10 +16,12 @@ from apps.core.authentication import bearer_token
 from apps.core.errors import ApplicationError, BadRequest, Forbidden, NotAuthenticated, NotFound
 from apps.core.http import error_response, json_response, require_method
 from apps.core.parsers import request_json_object
+from apps.core.schema import openapi
 from apps.core.tokens import AUDIENCE_SHOPPER, TokenAccountInactive, TokenInvalid, token_decode
 from apps.sales.selectors import sale_snapshot
 from apps.waiting_room.tokens import Admission, admission_decode
 
+from .schema import PURCHASE
 from .selectors import shopper_sale_orders
 from .services import order_reserve
 from .services.purchase import sold_out_refusal
@@ -112,6 +114,7 @@ def admission_from(request, sale_id: str) -> Admission:
 
 
 @csrf_exempt
+@openapi(post=PURCHASE)
 def purchase_api(request, sale_id):
     try:
         require_method(request, "POST")

@@ -3,6 +3,6 @@ from django.urls import path
 from .apis import OrderDetailApi, OrderPayApi
 
 urlpatterns = [
-    path("orders/<uuid:order_id>/pay", OrderPayApi.as_view(), name="order-pay"),
-    path("orders/<uuid:order_id>", OrderDetailApi.as_view(), name="order-detail"),
+    path("orders/<str:order_id>/pay", OrderPayApi.as_view(), name="order-pay"),
+    path("orders/<str:order_id>", OrderDetailApi.as_view(), name="order-detail"),
 ]

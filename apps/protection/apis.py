@@ -1,20 +1,16 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import NotFound
+from apps.core.schema import error_responses
 from apps.sales.selectors import sale_snapshot
 
 from .pow import challenge_issue
 from .services import sale_protection
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = serializers.CharField()
-    detail = serializers.CharField()
 
 
 class ChallengeApi(APIView):
@@ -32,11 +28,8 @@ class ChallengeApi(APIView):
 
     @extend_schema(
         operation_id="flash_sale_challenge",
-        responses={
-            200: OutputSerializer,
-            404: OpenApiResponse(ErrorSerializer),
-            429: OpenApiResponse(ErrorSerializer),
-        },
+        responses={200: OutputSerializer, **error_responses(404)},
+        auth=[],
     )
     def get(self, request, sale_id: str):
         from django.conf import settings

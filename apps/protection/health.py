@@ -11,12 +11,26 @@ from django.views.decorators.http import require_GET
 
 from apps.core.http import json_response
 from apps.core.redis import RedisError, get_redis
+from apps.core.schema import json_response as json_description
+from apps.core.schema import openapi
+
+_STATUS = {"type": "object", "properties": {"status": {"type": "string"}}}
+_READINESS = {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}}
 
 _cache: dict[str, tuple[float, dict]] = {}
 
 
 @csrf_exempt
 @require_GET
+@openapi(
+    get={
+        "operationId": "healthz",
+        "summary": "Liveness",
+        "tags": ["health"],
+        "security": [],
+        "responses": {"200": json_description("Alive", _STATUS)},
+    }
+)
 def healthz(request):
     """Liveness: the process answers. Never touches a dependency."""
     return json_response({"status": "ok"})
@@ -78,6 +92,18 @@ def readiness() -> dict:
 
 @csrf_exempt
 @require_GET
+@openapi(
+    get={
+        "operationId": "readyz",
+        "summary": "Readiness, with each dependency's state",
+        "tags": ["health"],
+        "security": [],
+        "responses": {
+            "200": json_description("Ready", _READINESS),
+            "503": json_description("Not ready", _READINESS),
+        },
+    }
+)
 def readyz(request):
     body = readiness()
     return json_response(body, status=200 if body["ready"] else 503)

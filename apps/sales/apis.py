@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import NotFound
+from apps.core.schema import error_responses
 from apps.inventory.services import units_left
 
 from .selectors import SaleSnapshot, sale_snapshot, sale_snapshots_upcoming_or_live
@@ -75,7 +76,7 @@ class SaleDetailApi(APIView):
 
     authentication_classes: list = []
 
-    @extend_schema(responses={200: SaleOutputSerializer}, auth=[])
+    @extend_schema(responses={200: SaleOutputSerializer, **error_responses(404)}, auth=[])
     def get(self, request, sale_id):
         sale = sale_snapshot(sale_id)
         if sale is None:

@@ -10,9 +10,11 @@ from apps.core.errors import ApplicationError, BadRequest, NotFound, ServiceUnav
 from apps.core.http import error_response, json_response, require_method
 from apps.core.parsers import request_json_object
 from apps.core.redis import RedisError
+from apps.core.schema import openapi
 from apps.protection.services import join_screen
 from apps.sales.selectors import sale_snapshot
 
+from .schema import JOIN, NOW_SERVING_OPERATION, POSITION
 from .selectors import room_now_serving
 from .services import waiting_room_join, waiting_room_position
 
@@ -44,6 +46,7 @@ def join_input(body: dict) -> dict:
 
 
 @csrf_exempt
+@openapi(post=JOIN)
 def join_api(request, sale_id):
     """POST: join the sale's waiting room (joining twice keeps the place)."""
     try:
@@ -61,6 +64,7 @@ def join_api(request, sale_id):
 
 
 @csrf_exempt  # Bearer-token API: no cookies to forge; any other method gets a JSON 405
+@openapi(get=POSITION)
 def position_api(request, sale_id):
     """GET: the shopper's place; when ready, their admission token."""
     try:
@@ -74,6 +78,7 @@ def position_api(request, sale_id):
 
 
 @csrf_exempt  # public and read-only: any other method gets a JSON 405, not a CSRF page
+@openapi(get=NOW_SERVING_OPERATION)
 def now_serving_api(request, sale_id):
     """GET (public): the sale's progress, the same for everyone, cacheable for a second."""
     try:

@@ -11,8 +11,13 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
     content_type_conformance,
+    missing_required_header,
+    negative_data_rejection,
+    response_headers_conformance,
     response_schema_conformance,
+    status_code_conformance,
 )
 
 from conftest import bearer
@@ -70,7 +75,16 @@ def test_api_matches_its_schema_and_never_500s(case, live_sale, shopper, django_
         )
         case.headers["Authorization"] = auth["HTTP_AUTHORIZATION"]
     case.call_and_validate(
-        checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            response_schema_conformance,
+            content_type_conformance,
+            response_headers_conformance,
+            allow_header_conformance,
+            negative_data_rejection,
+            missing_required_header,
+        ]
     )
 
 
