@@ -8,6 +8,7 @@ import uuid
 import jwt
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,7 +17,7 @@ from apps.core.authentication import bearer_token
 from apps.core.errors import ApplicationError, BadRequest, Forbidden, NotAuthenticated, NotFound
 from apps.core.http import error_response, json_response, require_method
 from apps.core.parsers import request_json_object
-from apps.core.schema import openapi
+from apps.core.schema import error_responses, openapi
 from apps.core.tokens import AUDIENCE_SHOPPER, TokenAccountInactive, TokenInvalid, token_decode
 from apps.sales.selectors import sale_snapshot
 from apps.waiting_room.tokens import Admission, admission_decode
@@ -141,12 +142,30 @@ def purchase_api(request, sale_id):
     return json_response(reservation.body, status=201 if reservation.created else 200)
 
 
+class OrderSummarySerializer(serializers.Serializer):
+    order_id = serializers.UUIDField()
+    status = serializers.CharField()
+    quantity = serializers.IntegerField()
+    reservation_expires_at = serializers.DateTimeField(allow_null=True)
+    order_url = serializers.CharField()
+    payment_url = serializers.CharField(allow_null=True)
+    receipt_url = serializers.CharField(allow_null=True)
+
+
 class SaleShopperOrderApi(APIView):
     """GET: the shopper's own order(s) in this sale, as the sale and queue pages show them:
     status, the pay link while reserved, the receipt once paid, and whether they may queue
     again (only while their orders hold fewer units than the sale allows)."""
 
-    @extend_schema(responses={200: dict})
+    class OutputSerializer(serializers.Serializer):
+        sale_id = serializers.UUIDField()
+        order = OrderSummarySerializer(allow_null=True, help_text="The one to show, if any")
+        orders = OrderSummarySerializer(many=True)
+        units_held = serializers.IntegerField()
+        max_per_user = serializers.IntegerField()
+        can_queue = serializers.BooleanField()
+
+    @extend_schema(responses={200: OutputSerializer, **error_responses(401, 404)})
     def get(self, request, sale_id):
         if not getattr(request.user, "is_authenticated", False):
             raise NotAuthenticated(

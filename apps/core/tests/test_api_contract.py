@@ -51,6 +51,7 @@ EXPECTED = {
     ("get", "/api/v1/flash_sales/{sale_id}/challenge"): {404, 429, 503},
     ("post", "/api/v1/auth/token"): {400, 401, 413, 415, 429, 503},
     ("get", "/api/v1/orders/{order_id}"): {401, 404, 429, 503},
+    ("get", "/api/v1/flash_sales/{sale_id}/order"): {401, 404, 429, 503},
     ("post", "/api/v1/orders/{order_id}/pay"): {
         400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 503,
     },
