@@ -29,7 +29,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # SQL with its parameters never reaches a log, whatever LOG_LEVEL says: parameters can
+        # hold a shopper's email or a payment reference.
+        "django.db.backends": {"level": "INFO"},
+    },
 }
 
 # Prometheus multiprocess mode: every process of the node writes its figures into this folder
