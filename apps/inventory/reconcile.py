@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from dataclasses import dataclass, field
 
 from apps.core import metrics
-from apps.core.redis import get_redis, key
+from apps.core.redis import get_redis, key, sale_key
 
 from . import redis_scripts
 from .keys import sale_keys
@@ -87,7 +89,14 @@ def inventory_reconcile(*, sale_id: object) -> ReconcileReport:
     return report
 
 
+def last_reconcile_key(sale_id: object) -> str:
+    return sale_key(sale_id, "last-reconcile")
+
+
 def _log(report: ReconcileReport) -> None:
+    # The latest verdict, for the operator's console: when, and what had to be corrected.
+    verdict = {"at": time.time(), "corrections": report.corrections, "notes": report.notes}
+    get_redis().set(last_reconcile_key(report.sale_id), json.dumps(verdict), ex=24 * 3600)
     if report.corrections:
         get_redis().incrby(key(CORRECTIONS_COUNTER), report.corrections)
         metrics.reconciliation_corrections.labels("inventory").inc(report.corrections)

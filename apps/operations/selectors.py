@@ -3,6 +3,7 @@ orders and money from PostgreSQL (a few aggregate queries on indexed columns).""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -15,6 +16,7 @@ from django.db.models.functions import Now
 from apps.core.redis import get_redis
 from apps.inventory.keys import sale_keys
 from apps.inventory.models import Unit
+from apps.inventory.reconcile import last_reconcile_key
 from apps.orders.models import Order, OrderStatus
 from apps.payments.models import (
     AttemptOutcome,
@@ -24,6 +26,7 @@ from apps.payments.models import (
     PaymentStatus,
 )
 from apps.payments.redis_scripts import breaker_snapshot
+from apps.protection.models import FlaggedShopper
 from apps.sales.models import FlashSale
 from apps.sales.selectors import snapshot_from_sale
 from apps.waiting_room.keys import room_keys
@@ -65,6 +68,10 @@ class SaleFigures:
     dead_letters_open: int = 0
     payments_pending_stale: int = 0
     breaker: dict[str, str] = field(default_factory=dict)
+    bots_flagged: int = 0
+    bots_blocked: int = 0
+    bots_back_of_queue: int = 0
+    last_reconcile: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -84,7 +91,9 @@ def _queue(figures: SaleFigures, sale: FlashSale) -> None:
     pipe.zcard(keys.back_pre)
     pipe.exists(inventory.primed)
     pipe.scard(inventory.free)
-    state, pre, back_pre, primed, free = pipe.execute()
+    pipe.get(last_reconcile_key(sale.id))
+    state, pre, back_pre, primed, free, reconciled = pipe.execute()
+    figures.last_reconcile = json.loads(reconciled) if reconciled else None
     sealed, p, bp, mpost, bpost, sm, sb, active = (_int(v) for v in state[:8])
     rate, no_shows = state[8], state[9]
     if sealed:
@@ -107,6 +116,8 @@ def _queue(figures: SaleFigures, sale: FlashSale) -> None:
     rate = figures.measured_rate or sale.admission_rate or 1
     figures.expected_wait_seconds = int(waiting / max(rate, 0.001)) if waiting else 0
     figures.no_shows = _int(no_shows)
+    # Joins the bot screen sent to the back lane (its whole length, served or not).
+    figures.bots_back_of_queue = (bp + bpost) if sealed else back_pre
 
 
 def _orders(figures: SaleFigures, sale: FlashSale) -> None:
@@ -149,6 +160,9 @@ def _orders(figures: SaleFigures, sale: FlashSale) -> None:
             AttemptOutcome.CIRCUIT_OPEN,
         )
     }
+    flagged = FlaggedShopper.objects.filter(last_sale_id=sale.id)
+    figures.bots_flagged = flagged.count()
+    figures.bots_blocked = flagged.filter(blocked=True).count()
     figures.units_free_db = Unit.objects.filter(sale_id=sale.id, order__isnull=True).count()
     figures.payments_pending_stale = Payment.objects.filter(
         order__sale_id=sale.id,

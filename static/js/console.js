@@ -43,6 +43,13 @@
     set("dead_letters_open", f.dead_letters_open);
     var states = Object.keys(f.breaker).map(function (k) { return k + ": " + f.breaker[k]; });
     set("breaker", states.join(", ") || "closed");
+    set("bots_flagged", f.bots_flagged);
+    set("bots_back_of_queue", f.bots_back_of_queue);
+    set("bots_blocked", f.bots_blocked);
+    var audit = f.last_reconcile;
+    set("last_reconcile", !audit ? "not yet" :
+      (audit.corrections ? audit.corrections + " corrected" : "clean") + " · " +
+      Math.max(0, Math.round((f.server_ms / 1000) - audit.at)) + " s ago");
     lastFigures = f;
     draw();
   }
