@@ -15,7 +15,7 @@ from apps.core.errors import ApplicationError, ServiceUnavailable
 from apps.core.http import error_response
 from apps.core.tokens import AUDIENCE_SHOPPER, TokenInvalid, token_decode
 
-from . import ratelimits
+from . import logins, ratelimits
 from .scoring import DEVICE_COOKIE, SEEN_COOKIE, cookie_sign
 
 _BLOCKABLE = {"join", "purchase", "checkout", "challenge"}
@@ -55,6 +55,13 @@ class ProtectionMiddleware:
         self.purchase_slots = threading.BoundedSemaphore(max(1, settings.PURCHASE_INFLIGHT_CAP))
 
     def __call__(self, request):
+        response = self._protected(request)
+        refused = getattr(request, logins.REFUSED, None)
+        if refused is not None:  # a password check was refused before hashing (logins.py)
+            return logins.login_refused_response(request, refused)
+        return response
+
+    def _protected(self, request):
         from .services import client_ip
 
         rule = ratelimits.rule_for(request)

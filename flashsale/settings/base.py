@@ -304,6 +304,19 @@ CELERY_BEAT_SCHEDULE["restore-inactive-accounts"] = {
     "task": "core.inactive_accounts_restore",
     "schedule": 60.0,
 }
+# Password checks (apps/protection/logins.py): the first attempts per username and per
+# address are free, then each waits twice as long as the previous one (from the base delay
+# up to the longest); a record is forgotten this long after its last attempt. At most
+# LOGIN_HASH_CONCURRENCY passwords are hashed at once per process; a check that cannot start
+# within LOGIN_HASH_WAIT_SECONDS gets a 503 instead of holding a thread.
+AUTHENTICATION_BACKENDS = ["apps.protection.logins.LimitedModelBackend"]
+LOGIN_FREE_ATTEMPTS_PER_USERNAME = env.int("LOGIN_FREE_ATTEMPTS_PER_USERNAME", default=5)
+LOGIN_FREE_ATTEMPTS_PER_IP = env.int("LOGIN_FREE_ATTEMPTS_PER_IP", default=20)
+LOGIN_DELAY_BASE_SECONDS = env.float("LOGIN_DELAY_BASE_SECONDS", default=1.0)
+LOGIN_DELAY_MAX_SECONDS = env.float("LOGIN_DELAY_MAX_SECONDS", default=900.0)
+LOGIN_MEMORY_SECONDS = env.int("LOGIN_MEMORY_SECONDS", default=3600)
+LOGIN_HASH_CONCURRENCY = env.int("LOGIN_HASH_CONCURRENCY", default=1)
+LOGIN_HASH_WAIT_SECONDS = env.float("LOGIN_HASH_WAIT_SECONDS", default=0.5)
 # --- end protection ----------------------------------------------------------------------------
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
