@@ -1,12 +1,16 @@
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from apps.protection.health import healthz, readyz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on pages without an icon link (the admin, JSON).
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("readyz", readyz, name="readyz"),
     path("", include("apps.operations.urls")),
     path("admin/", admin.site.urls),
@@ -22,6 +26,7 @@ urlpatterns = [
     path("api/v1/", include("apps.waiting_room.urls")),
     path("api/v1/", include("apps.payments.urls")),
     path("api/v1/", include("apps.protection.urls")),
+    path("accounts/", include("apps.accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("apps.sales.urls_pages")),
     path("", include("apps.waiting_room.urls_pages")),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import Sum
+from django.db.models.query import QuerySet
 
 from .models import HOLDING_STATUSES, Order, OrderStatus
 
@@ -46,3 +48,35 @@ def shopper_sale_orders(*, sale_id: object, user_id: int, max_per_user: int) -> 
         "max_per_user": max_per_user,
         "can_queue": units_held < max_per_user,
     }
+
+
+def orders_of_shopper(*, user_id: int) -> QuerySet[Order]:
+    """The shopper's orders, newest first, with their sale and product."""
+    return Order.objects.filter(user_id=user_id).select_related("sale__product")
+
+
+def order_of_shopper(*, user_id: int, order_id: object) -> Order | None:
+    """The shopper's own order, or None (someone else's order looks exactly like a missing one)."""
+    return orders_of_shopper(user_id=user_id).filter(id=order_id).first()
+
+
+def order_that_matters_in_sale(*, user_id: int, sale_id: object) -> Order | None:
+    """The order a shopper should hear about on a sale's pages: a reservation waiting for
+    payment first, then a purchase, then the latest that ended without one."""
+    orders = list(Order.objects.filter(user_id=user_id, sale_id=sale_id).order_by("-reserved_at"))
+    for wanted in (
+        (OrderStatus.RESERVED,),
+        (OrderStatus.PAID, OrderStatus.FULFILLED),
+    ):
+        for order in orders:
+            if order.status in wanted:
+                return order
+    return orders[0] if orders else None
+
+
+def units_held_in_sale(*, user_id: int, sale_id: object) -> int:
+    """Units the shopper holds in a sale (reserved, paid or fulfilled): what the limit counts."""
+    held = Order.objects.filter(
+        user_id=user_id, sale_id=sale_id, status__in=HOLDING_STATUSES
+    ).aggregate(units=Sum("quantity"))["units"]
+    return int(held or 0)

@@ -14,7 +14,10 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from apps.inventory.services import units_left
+
 from .selectors import SaleSnapshot, sale_snapshot, sale_snapshots_upcoming_or_live
+from .services import sale_phase
 
 # A CDN may keep a public page this long; shorter when a start is near, so nobody sees the
 # "starts in" page for long after the sale went live (the JS switches phase on its own anyway).
@@ -40,10 +43,17 @@ def _page_context(**extra) -> dict:
     return {"cacheable_page": True, "ws_public_url": settings.WS_PUBLIC_URL, **extra}
 
 
+def _phase(sale: SaleSnapshot) -> str:
+    """Scheduled, live, sold out, ended or cancelled, from the snapshot and Redis's count (no
+    database query), so even the cached page's first paint shows the right badge."""
+    return sale_phase(sale, units_left=units_left(sale_id=sale.id))
+
+
 @require_GET
 def sale_list_view(request):
     sales = sale_snapshots_upcoming_or_live()
-    return _public(render(request, "sales/list.html", _page_context(sales=sales)), sales)
+    cards = [{"sale": sale, "phase": _phase(sale)} for sale in sales]
+    return _public(render(request, "sales/list.html", _page_context(cards=cards)), sales)
 
 
 @require_GET
@@ -51,7 +61,8 @@ def sale_detail_view(request, sale_id):
     sale = sale_snapshot(str(sale_id))
     if sale is None:
         raise Http404("No such sale.")
-    return _public(render(request, "sales/detail.html", _page_context(sale=sale)), [sale])
+    context = _page_context(sale=sale, phase=_phase(sale))
+    return _public(render(request, "sales/detail.html", context), [sale])
 
 
 @require_GET

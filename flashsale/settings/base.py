@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "apps.core",
+    "apps.accounts",
     "apps.sales",
     "apps.orders",
     "apps.inventory",

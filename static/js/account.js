@@ -26,7 +26,10 @@
       button.className = "link";
       button.textContent = "Sign out";
       form.append(csrf, button);
-      nav.replaceChildren(who, document.createTextNode(" "), form);
+      var orders = document.createElement("a");
+      orders.href = "/orders/";
+      orders.textContent = "My orders";
+      nav.replaceChildren(orders, document.createTextNode(" "), who, document.createTextNode(" "), form);
     })
     .catch(function () { /* stay generic */ });
 })();

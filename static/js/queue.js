@@ -17,6 +17,9 @@
   var opens = Number(d.queueOpensMs);
   var $ = function (sel) { return root.querySelector(sel); };
   var storeKey = "drop:" + saleId + ":";
+  var baseTitle = document.title;
+  var favicon = document.querySelector('link[rel="icon"]');
+  var baseFavicon = favicon ? favicon.href : null;
 
   var q = {
     state: "loading",
@@ -33,12 +36,64 @@
   };
 
   function show(state) {
+    var was = q.state;
     q.state = state;
     root.dataset.state = state;
     root.querySelectorAll("[data-show]").forEach(function (node) {
       node.classList.toggle("on", node.dataset.show === state);
     });
+    var turn = state === "admitted";
+    document.title = turn ? "It's your turn! · " + baseTitle : state === "sold_out" ? "Sold out · " + baseTitle : baseTitle;
+    if (favicon) favicon.href = turn ? d.faviconTurn : baseFavicon;
+    if (turn && was !== "admitted") alertTurn("It's your turn", "You can buy now. Your turn lasts a couple of minutes.");
   }
+
+  // ---- alerts: the tab's title and icon always; a sound and a notification if asked -----
+  var alertsOn = false;
+  try { alertsOn = localStorage.getItem("drop:alerts") === "1"; } catch (e) {}
+
+  function beep() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    try {
+      var ctx = new Ctx();
+      [0, 0.25].forEach(function (at) {
+        var osc = ctx.createOscillator();
+        var gain = ctx.createGain();
+        osc.frequency.value = 880;
+        gain.gain.setValueAtTime(0.15, ctx.currentTime + at);
+        gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + at + 0.2);
+        osc.connect(gain).connect(ctx.destination);
+        osc.start(ctx.currentTime + at);
+        osc.stop(ctx.currentTime + at + 0.2);
+      });
+    } catch (e) {}
+  }
+
+  function alertTurn(title, body) {
+    if (!alertsOn) return;
+    beep();
+    if (window.Notification && Notification.permission === "granted" && document.hidden) {
+      try { new Notification(title, { body: body, tag: "drop-" + saleId }); } catch (e) {}
+    }
+  }
+
+  function renderAlertToggle() {
+    var button = $("[data-alert-toggle]");
+    button.setAttribute("aria-pressed", alertsOn ? "true" : "false");
+    button.textContent = alertsOn ? "Alerts on: sound and notification" : "Alert me when it's my turn";
+  }
+
+  $("[data-alert-toggle]").addEventListener("click", function () {
+    alertsOn = !alertsOn;
+    try { localStorage.setItem("drop:alerts", alertsOn ? "1" : "0"); } catch (e) {}
+    // The browser asks for permission only now, on the shopper's own click.
+    if (alertsOn && window.Notification && Notification.permission === "default") {
+      Notification.requestPermission().catch(function () {});
+    }
+    renderAlertToggle();
+  });
+  renderAlertToggle();
 
   function connection(text) { $("[data-connection]").textContent = text || ""; }
 
@@ -142,7 +197,7 @@
     // Before the start a pre-queue place has no rank yet (0): it is drawn at the start.
     q.rank = body.rank ? Number(body.rank) : null;
     if (body.now_serving != null) q.nowServing = Math.max(q.nowServing || 0, Number(body.now_serving));
-    if (body.position != null && q.firstPosition == null) q.firstPosition = Number(body.position);
+    if (body.position != null && q.rank != null) firstPositionKeep(Number(body.position));
     if (body.status === "ready") {
       // Ready, but the admission was already handed out (another tab or device).
       return fail("It is your turn, and your admission was opened in another tab or window: buy there. It expires in a couple of minutes if unused.");
@@ -183,6 +238,7 @@
     $("[data-starts-in]").textContent = t < starts ? "in " + Drop.formatDuration(starts - t) : "started";
     $("[data-before-start-note]").hidden = t >= starts;
     $("[data-units-left]").textContent = q.unitsLeft == null ? "–" : q.unitsLeft.toLocaleString();
+    document.title = (pos != null ? (pos === 0 ? "You're next · " : "#" + pos.toLocaleString() + " in line · ") : "") + baseTitle;
     // Screen readers hear the place now and then, not at every tick of the release.
     if (pos != null && t - (q.announcedAt || 0) > 30000) {
       q.announcedAt = t;
@@ -191,10 +247,23 @@
         : "You are number " + pos.toLocaleString() + " in line. Estimated wait " + Drop.formatWait(eta) + ".";
     }
     if (pos != null) {
-      if (q.firstPosition == null || q.firstPosition < pos) q.firstPosition = pos;
+      firstPositionKeep(pos);
       var done = q.firstPosition ? Math.round(100 * (1 - pos / q.firstPosition)) : 100;
       $("[data-progress-bar]").style.width = done + "%";
       $("[data-progress]").setAttribute("aria-valuenow", String(done));
+    }
+  }
+
+  // The progress bar measures from the first position this shopper saw for this rank, kept
+  // in localStorage so a reload (or a new tab) does not start it again from zero.
+  function firstPositionKeep(pos) {
+    var k = storeKey + "first:" + q.rank;
+    if (q.firstPosition == null) {
+      try { q.firstPosition = Number(localStorage.getItem(k)) || null; } catch (e) {}
+    }
+    if (q.firstPosition == null || q.firstPosition < pos) {
+      q.firstPosition = pos;
+      try { localStorage.setItem(k, String(pos)); } catch (e) {}
     }
   }
 
@@ -350,6 +419,85 @@
       });
   }
 
+  // ---- what this shopper already has in the sale ----------------------------------------
+  function shopperState() {
+    return fetch(d.shopperUrl, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .catch(function () { return null; });
+  }
+
+  function showOwnOrder(me) {
+    var order = me.order;
+    if (order && order.status === "RESERVED" && order.reserved_until_ms > Drop.now()) {
+      q.reservation = order;
+      $("[data-reserved-pay]").href = order.pay_url;
+      show("reserved");
+      return true;
+    }
+    if (!me.at_limit) return false;
+    if (order && (order.status === "PAID" || order.status === "FULFILLED")) {
+      $("[data-bought-link]").href = order.url;
+      show("bought");
+      return true;
+    }
+    $("[data-limit]").textContent = String(me.max_per_user);
+    show("limit");
+    return true;
+  }
+
+  // ---- sold out: stay subscribed until units come back ---------------------------------
+  function localNotify() {
+    try { return localStorage.getItem(storeKey + "notify") === "1"; } catch (e) { return false; }
+  }
+
+  function renderNotify(on) {
+    $("[data-notify-off]").hidden = on;
+    $("[data-notify-on]").hidden = !on;
+  }
+
+  function subscribe() {
+    try { localStorage.setItem(storeKey + "notify", "1"); } catch (e) {}
+    renderNotify(true);
+    if (q.notifying) return;
+    q.notifying = true;
+    (function check() {
+      if (!q.notifying) return;
+      call("GET", "/waiting_room/now_serving", undefined, null)
+        .then(function (res) {
+          var b = res.body || {};
+          if (res.status !== 200 || !q.notifying) return;
+          if (b.status === "ended" || b.status === "cancelled") { unsubscribe(); show("ended"); return; }
+          if (b.status === "live" && b.units_left > 0) {
+            unsubscribe();
+            alertsOn = true;
+            alertTurn("Units are back", "The queue reopened: this page is rejoining it for you.");
+            document.title = "Units are back! · " + baseTitle;
+            q.rank = null; q.firstPosition = null;
+            join();
+          }
+        })
+        .catch(function () {})
+        .finally(function () { if (q.notifying) setTimeout(check, 4000 + Math.random() * 3000); });
+    })();
+  }
+
+  function unsubscribe() {
+    q.notifying = false;
+    try { localStorage.removeItem(storeKey + "notify"); } catch (e) {}
+    renderNotify(false);
+  }
+
+  $("[data-notify-me]").addEventListener("click", function () {
+    if (window.Notification && Notification.permission === "default") {
+      Notification.requestPermission().catch(function () {});
+    }
+    alertsOn = true;
+    try { localStorage.setItem("drop:alerts", "1"); } catch (e) {}
+    renderAlertToggle();
+    subscribe();
+  });
+  $("[data-notify-stop]").addEventListener("click", unsubscribe);
+
   // ---- every quarter second ------------------------------------------------------------
   Drop.onTick(function (t) {
     if (t >= ends && q.state !== "buying") { if (q.state !== "ended") show("ended"); return; }
@@ -361,6 +509,10 @@
     } else if (q.state === "not-started") {
       $("[data-buy-starts-in]").textContent = "in " + Drop.formatDuration(starts - t);
       if (t >= starts) showAdmitted();
+    } else if (q.state === "reserved" && q.reservation) {
+      var r = q.reservation.reserved_until_ms - t;
+      $("[data-reserved-left]").textContent = Drop.formatDuration(r);
+      if (r <= 0) { q.reservation = null; window.location.reload(); }
     } else if (q.state === "admitted" && q.admission) {
       var left = q.admission.expiresMs - t;
       $("[data-admission-left]").textContent = Drop.formatDuration(left);
@@ -382,11 +534,18 @@
       q.admission = saved;
       return showAdmitted();
     }
-    // Back on the page (reload, second tab): the place is kept, no need to join again.
-    call("GET", "/waiting_room/position")
-      .then(function (res) {
-        if (res.status === 200 && res.body.status) return placed(res.body);
-        join();
+    // First what this shopper already has in the sale (bought, reserved, at the limit), and
+    // whether they hold a place: a first visit joins without asking for a place it has not.
+    shopperState()
+      .then(function (me) {
+        if (me && showOwnOrder(me)) return;
+        if (localNotify()) { show("sold_out"); return subscribe(); }
+        if (me && me.in_queue === false) return join();
+        // Back on the page (reload, second tab): the place is kept, no need to join again.
+        return call("GET", "/waiting_room/position").then(function (res) {
+          if (res.status === 200 && res.body.status) return placed(res.body);
+          join();
+        });
       })
       .catch(join);
   });

@@ -1,0 +1,80 @@
+"""Sign-up with an emailed confirmation link, password reset through the email backend, and
+the reason shown on the sign-in page."""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+
+pytestmark = pytest.mark.django_db
+
+LINK = re.compile(r"https?://[^/\s]+(/\S+)")
+
+
+def test_sign_up_confirms_the_email_before_signing_in(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post(
+            "/accounts/signup/",
+            {
+                "username": "newbie",
+                "email": "newbie@example.com",
+                "password1": "a fine long passphrase",
+                "password2": "a fine long passphrase",
+                "next": "/orders/",
+            },
+        )
+    assert page.status_code == 200 and "Check your email" in page.content.decode()
+    user = get_user_model().objects.get(username="newbie")
+    assert not user.is_active
+    # Not confirmed yet: signing in fails.
+    assert not client.login(username="newbie", password="a fine long passphrase")
+
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["newbie@example.com"]
+    link = LINK.search(mail.outbox[0].body).group(1)
+    page = client.get(link)
+    assert page.status_code == 302 and page["Location"] == "/orders/"
+    user.refresh_from_db()
+    assert user.is_active
+    assert client.get("/me").json()["username"] == "newbie"
+
+    # The link is spent.
+    client.logout()
+    assert client.get(link).status_code == 400
+
+
+def test_sign_up_says_what_is_wrong_in_plain_words(client, make_shopper):
+    get_user_model().objects.create_user("taken", "taken@example.com", "pw")
+    page = client.post(
+        "/accounts/signup/",
+        {"username": "other", "email": "TAKEN@example.com", "password1": "x", "password2": "y"},
+    )
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "An account with this email exists already" in html
+    assert "password fields didn’t match" in html or "didn't match" in html
+
+
+def test_password_reset_goes_through_the_email_backend(client):
+    get_user_model().objects.create_user("forgetful", "forget@example.com", "old password 1")
+    page = client.post("/accounts/password_reset/", {"email": "forget@example.com"})
+    assert page.status_code == 302
+    assert len(mail.outbox) == 1
+    link = LINK.search(mail.outbox[0].body).group(1)
+    form_page = client.get(link, follow=True)
+    assert "Choose a new password" in form_page.content.decode()
+    done = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "a brand new passphrase", "new_password2": "a brand new passphrase"},
+    )
+    assert done.status_code == 302
+    assert client.login(username="forgetful", password="a brand new passphrase")
+
+
+def test_login_page_says_why(client, make_sale):
+    sale = make_sale(title="Aurora sneakers")
+    html = client.get(f"/accounts/login/?next=/sales/{sale.id}/queue/").content.decode()
+    assert "Sign in to join the queue for Aurora sneakers." in html
+    assert "Create an account" in html and "Forgot your password?" in html
+    html = client.get("/accounts/login/?next=/orders/").content.decode()
+    assert "Sign in to see your orders." in html

@@ -1,0 +1,44 @@
+"""Sign-up and email confirmation. Sign-in, sign-out and password reset are Django's own
+views (django.contrib.auth.urls) with the shop's templates; reset mails go through the
+configured EMAIL_BACKEND."""
+
+from __future__ import annotations
+
+from django.contrib.auth import login
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from .forms import SignUpForm
+from .services import safe_next, shopper_confirm_email, shopper_sign_up
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signup_view(request):
+    next_url = safe_next(request.POST.get("next") or request.GET.get("next"))
+    if request.user.is_authenticated:
+        return redirect(next_url)
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        shopper_sign_up(
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            site_url=request.build_absolute_uri("/"),
+            next_url=next_url,
+        )
+        return render(
+            request, "registration/signup_sent.html", {"email": form.cleaned_data["email"]}
+        )
+    return render(request, "registration/signup.html", {"form": form, "next": next_url})
+
+
+@never_cache
+@require_http_methods(["GET"])
+def confirm_email_view(request, uidb64, token):
+    user = shopper_confirm_email(uidb64=uidb64, token=token)
+    if user is None:
+        return render(request, "registration/signup_confirm_invalid.html", status=400)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect(safe_next(request.GET.get("next")))
