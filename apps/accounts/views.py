@@ -4,6 +4,7 @@ configured EMAIL_BACKEND."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import login
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -40,5 +41,6 @@ def confirm_email_view(request, uidb64, token):
     user = shopper_confirm_email(uidb64=uidb64, token=token)
     if user is None:
         return render(request, "registration/signup_confirm_invalid.html", status=400)
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    # The link proved the address: sign in with the first configured backend (no password).
+    login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
     return redirect(safe_next(request.GET.get("next")))
