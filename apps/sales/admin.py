@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -176,6 +177,7 @@ class FlashSaleAdmin(admin.ModelAdmin):
         "reserved",
         "remaining",
         "max_per_user",
+        "console",
     )
     list_display_links = ("title_or_product",)
     list_filter = ("status",)
@@ -266,6 +268,10 @@ class FlashSaleAdmin(admin.ModelAdmin):
             label.lower().replace(" ", "-"),
             label,
         )
+
+    @admin.display(description="live")
+    def console(self, sale):
+        return format_html('<a href="{}">console</a>', reverse("ops-console", args=[sale.id]))
 
     @admin.display(description="starts (UTC)", ordering="start_time")
     def starts(self, sale):

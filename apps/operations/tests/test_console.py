@@ -149,3 +149,10 @@ def test_console_websocket_pushes_figures_to_staff_only(make_sale, staff):
     assert message["type"] == "figures"
     assert message["figures"]["sale_id"] == str(sale.id)
     assert message["figures"]["units_left"] == 3
+
+
+def test_the_admin_sale_list_links_each_sale_to_its_console(admin_client, make_sale):
+    sale = make_sale()
+    page = admin_client.get("/admin/sales/flashsale/")
+    assert page.status_code == 200
+    assert f'href="/ops/sales/{sale.id}/"'.encode() in page.content
