@@ -400,3 +400,6 @@ if REDIS_CLUSTER_NODES:
 # --- end scale-out ---
 
 from .observability import *  # noqa: E402, F403
+
+if not OBSERVABILITY:  # noqa: F405  (bench's "observability off" server only)
+    MIDDLEWARE.remove("apps.core.middleware.ObservabilityMiddleware")

@@ -7,6 +7,10 @@ import environ
 
 env = environ.Env()
 
+# OBSERVABILITY=0 drops the metrics/request-id middleware: only scripts/bench uses it, to
+# measure what observability costs on the hot path.
+OBSERVABILITY = env.bool("OBSERVABILITY", default=True)
+
 # LOG_FORMAT=json (default: one JSON object a line, for a log shipper) or plain (a terminal).
 LOG_FORMAT = env("LOG_FORMAT", default="json")
 LOGGING = {

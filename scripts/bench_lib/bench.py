@@ -19,6 +19,7 @@ the shared Redis or the development database.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -43,6 +44,8 @@ ALL = [
     "bare",
     "soldout",
     "reserve",
+    "soldout_plain",
+    "reserve_plain",
     "join",
     "position",
     "rowlock",
@@ -71,7 +74,10 @@ def bench_environment(args) -> dict:
         CELERY_BROKER_URL="memory://",
         CONN_MAX_AGE="600",
         PYTHONDONTWRITEBYTECODE="1",
+        # Metrics as in production: every worker writes its own files, /metrics adds them up.
+        PROMETHEUS_MULTIPROC_DIR=str(args.workdir / "metrics"),
     )
+    (args.workdir / "metrics").mkdir(exist_ok=True)
     # DEBUG off (as in production) needs a long secret; the bench's own unless one is set.
     if len(env.get("SECRET_KEY", "")) < 50:
         env["SECRET_KEY"] = "bench-only-secret-x7Kq2mP9vR4tW8yZ3nB6cD1fG5hJ0lA-e5Ts8uVw"
@@ -396,6 +402,29 @@ def scenario_reserve(ctx, rep):
     return result
 
 
+def without_observability(scenario):
+    """The same scenario against a server with metrics, request ids and tracing switched off
+    (OBSERVABILITY=0), started for it: the ratio of the two is what observability costs."""
+
+    def run(ctx, rep):
+        server = Server(
+            ctx.args,
+            ctx.env,
+            "flashsale.wsgi:application",
+            ctx.args.port + 2,
+            extra_env={"OBSERVABILITY": "0"},
+        )
+        try:
+            server.wait("/api/v1/bench/bare")
+            plain = copy.copy(ctx)
+            plain.port = server.port
+            return scenario(plain, rep)
+        finally:
+            server.stop()
+
+    return run
+
+
 def scenario_rowlock(ctx, rep):
     n = ctx.args.rowlock_attempts
     sale_id = sale_new(n + 1000)
@@ -603,6 +632,8 @@ SCENARIOS = {
     "bare": scenario_bare,
     "soldout": scenario_soldout,
     "reserve": scenario_reserve,
+    "soldout_plain": without_observability(scenario_soldout),
+    "reserve_plain": without_observability(scenario_reserve),
     "join": scenario_join,
     "position": scenario_position,
     "rowlock": scenario_rowlock,
@@ -733,6 +764,12 @@ def report(args, summary: dict, info: dict) -> None:
     ):
         if rps(a) and rps(b):
             print(f"ratio {a}/{b} {rps(a) / rps(b):.2f}")
+    # Observability on (the default) against off, in the same run.
+    for name in ("soldout", "reserve"):
+        if rps(name) and rps(f"{name}_plain"):
+            cost = 1 - rps(name) / rps(f"{name}_plain")
+            print(f"ratio {name}/{name}_plain {rps(name) / rps(f'{name}_plain'):.3f}")
+            print(f"observability_cost {name} {cost * 100:.1f}%")
 
 
 def main() -> None:
