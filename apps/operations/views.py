@@ -7,6 +7,7 @@ import json
 import time
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -51,6 +52,7 @@ def console_page(request, sale_id):
         request,
         "operations/console.html",
         {
+            **admin.site.each_context(request),
             "sale": sale,
             "figures": sale_figures(sale=sale).as_dict(),
             "actions": OperatorAction.objects.filter(sale=sale).select_related("actor")[:20],
