@@ -38,5 +38,8 @@ urlpatterns = [
 if getattr(settings, "BENCH_ENDPOINTS", False):
     urlpatterns.insert(0, path("api/v1/", include("apps.orders.bench_urls")))
 
+# JSON {"error", "detail"} under /api/, a friendly page elsewhere (templates/<status>.html).
+handler400 = "apps.core.views.bad_request"
+handler403 = "apps.core.views.permission_denied"
 handler404 = "apps.core.views.not_found"
 handler500 = "apps.core.views.internal_error"

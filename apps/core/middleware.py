@@ -1,8 +1,10 @@
 """The outermost middleware: a request id for every request and its logs, and the request's
-duration, route and outcome in the metrics."""
+duration, route and outcome in the metrics. And a database that refuses connections as a 503
+with Retry-After on every endpoint."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.db import connection
@@ -15,6 +17,8 @@ from .request_context import (
     request_id_reset,
     request_id_set,
 )
+
+logger = logging.getLogger(__name__)
 
 _PURCHASE_ROUTE = "purchase"
 _JOIN_ROUTE = "waiting-room-join"
@@ -85,3 +89,24 @@ class ObservabilityMiddleware:
             metrics.purchase_attempts.labels(outcome).inc()
         elif name == _JOIN_ROUTE and request.method == "POST":
             metrics.waiting_room_joins.labels("joined" if status < 400 else code or "error").inc()
+
+
+class DatabaseUnavailableMiddleware:
+    """PostgreSQL refusing a connection (too many clients, the pool's wait running out, the
+    server restarting) is a 503 with Retry-After: JSON under /api/, a page elsewhere, the admin
+    and the auth endpoints included. Exceptions raised outside a view reach ``handler500``
+    (apps.core.views.internal_error), which answers the same."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from .views import database_unavailable, is_database_unavailable
+
+        if not is_database_unavailable(exception):
+            return None
+        logger.warning("database unavailable on %s %s: %s", request.method, request.path, exception)
+        return database_unavailable(request)

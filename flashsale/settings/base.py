@@ -6,10 +6,17 @@ import environ
 from celery.schedules import crontab  # noqa: F401  (used by later schedules)
 from kombu import Queue
 
+from .keys import refuse_weak_keys
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 
-DEBUG = env.bool("DEBUG", default=True)
+# Safe by default: DEBUG is off unless set. With DEBUG off every process refuses to start on a
+# default or weak SECRET_KEY / JWT_KEYS (flashsale/settings/keys.py, checked below).
+DEBUG = env.bool("DEBUG", default=False)
+# The demo (`make run`): plain HTTP on loopback, generated keys, the test cards shown. It says
+# so in its banner; never set in production.
+DEMO_MODE = env.bool("DEMO_MODE", default=False)
 SECRET_KEY = env("SECRET_KEY", default="dev-insecure-secret-key-change-me")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -48,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # PostgreSQL refusing a connection: 503 + Retry-After on every endpoint (apps/core/views.py).
+    "apps.core.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "flashsale.urls"
@@ -72,13 +81,30 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/flashsale"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
 # Fail fast instead of hanging when PostgreSQL is gone.
 DATABASES["default"]["OPTIONS"].setdefault(
     "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3)
 )
+# Connections: a bounded psycopg pool per process (Django 5.2), so a node holds at most
+# DB_POOL_MAX_SIZE connections per process whatever its thread count (README, "Connections per
+# node"). 16 is what the purchase path needs for PostgreSQL's group commit (docs/benchmarks.md:
+# 16 concurrent commits ~1,300/s on this disk); more threads than that wait for a connection at
+# most DB_POOL_TIMEOUT, then answer 503 with Retry-After. DB_POOL_MAX_SIZE=0 turns the pool off
+# (persistent per-thread connections, CONN_MAX_AGE), e.g. behind PgBouncer in transaction mode.
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=16)
+if DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django requires it with a pool
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": env.float("DB_POOL_TIMEOUT", default=1.0),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# A connection PostgreSQL dropped (restart, failover, pg_terminate_backend) is noticed before a
+# request uses it (with the pool, Django hands psycopg_pool its check_connection).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -152,6 +178,7 @@ SPECTACULAR_SETTINGS = {
 JWT_KEYS = env("JWT_KEYS", default="")
 JWT_ISSUER = env("JWT_ISSUER", default="flashsale")
 USER_TOKEN_SECONDS = env.int("USER_TOKEN_SECONDS", default=3600)
+refuse_weak_keys(debug=DEBUG, secret_key=SECRET_KEY, jwt_keys=JWT_KEYS)
 
 # Public addresses the pages and API responses point at.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
@@ -243,15 +270,6 @@ PURCHASE_INFLIGHT_CAP = env.int("PURCHASE_INFLIGHT_CAP", default=64)
 # Degraded mode (Redis down): purchases through PostgreSQL's guard, at most this many at once
 # per process.
 DEGRADED_PURCHASE_CONCURRENCY = env.int("DEGRADED_PURCHASE_CONCURRENCY", default=4)
-# Waiting for a database connection: an opt-in psycopg pool whose timeout caps the wait.
-DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
-if DB_POOL_MAX_SIZE > 0:
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"]["pool"] = {
-        "min_size": min(2, DB_POOL_MAX_SIZE),
-        "max_size": DB_POOL_MAX_SIZE,
-        "timeout": env.float("DB_POOL_TIMEOUT", default=0.5),
-    }
 # Bots: proof of work and scoring.
 POW_CHALLENGE_SECONDS = env.int("POW_CHALLENGE_SECONDS", default=300)
 BOT_ACCOUNTS_PER_IP = env.int("BOT_ACCOUNTS_PER_IP", default=5)
@@ -265,7 +283,9 @@ READINESS_REQUIRED = env.list("READINESS_REQUIRED", default=[])
 WS_PUBLIC_URL = globals().get("WS_PUBLIC_URL") or env(
     "WS_PUBLIC_URL", default="ws://127.0.0.1:8001"
 )
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_SECONDS = env.int(
+    "SECURE_HSTS_SECONDS", default=0 if (DEBUG or DEMO_MODE) else 31536000
+)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -273,7 +293,10 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+# The demo serves plain HTTP on 127.0.0.1, where Secure cookies and HSTS do not apply.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool(
+    "SECURE_COOKIES", default=not (DEBUG or DEMO_MODE)
+)
 SESSION_COOKIE_HTTPONLY = True
 MIDDLEWARE.insert(0, "apps.protection.middleware.SecurityHeadersMiddleware")
 MIDDLEWARE.insert(2, "apps.protection.middleware.ProtectionMiddleware")
@@ -281,21 +304,6 @@ CELERY_BEAT_SCHEDULE["resync-degraded-inventory"] = {
     "task": "protection.resync_degraded_inventory",
     "schedule": 5.0,
 }
-# Refuse to start in production with a default or short SECRET_KEY.
-_DEFAULT_SECRET_KEYS = {"dev-insecure-secret-key-change-me", "change-me", "secret"}
-if not DEBUG and (
-    SECRET_KEY in _DEFAULT_SECRET_KEYS
-    or SECRET_KEY.startswith("django-insecure")
-    or any(word in SECRET_KEY.lower() for word in ("change-me", "changeme", "insecure"))
-    or len(SECRET_KEY) < 50
-    or len(set(SECRET_KEY)) < 5
-):
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured(
-        "DEBUG is off and SECRET_KEY is a default or shorter than 50 characters; "
-        "set SECRET_KEY to a long random value."
-    )
 # A process keeps a copy of the block list this long (0: ask Redis on every request).
 BLOCKLIST_MEMORY_SECONDS = env.float("BLOCKLIST_MEMORY_SECONDS", default=1.0)
 # Deactivated or deleted accounts (apps/core/accounts.py): each process re-reads the set's

@@ -2,8 +2,13 @@
 
 import os
 
-from .base import *  # noqa: F403
-from .base import Queue, env
+# DEBUG is off here as in production, so the keys must pass the start-up check: test-only keys
+# (the processes the tests start inherit them through the environment).
+os.environ.setdefault("SECRET_KEY", "test-only-signing-key-7Hq2Lm9Rx4Vb8Nc3Zt6Wk1Pd5Fg0Js-Ya")
+os.environ.setdefault("JWT_KEYS", "t1:test-only-jwt-key-Qm4Rz8Xc2Vn6Bt0Lp5Kw9Hd3")
+
+from .base import *  # noqa: E402, F403
+from .base import Queue, env  # noqa: E402
 
 # A database index of the test run's own, and a key prefix unique per run.
 REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:6379/13")
@@ -26,6 +31,10 @@ DATABASES["default"]["TEST"] = {"NAME": "test_flashsale" + (f"_{_RUN}" if _RUN e
 CELERY_TASK_DEFAULT_QUEUE = "flashsale-test" + (f"-{_RUN}" if _RUN else "")
 CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE, durable=True),)  # noqa: F405
 WHITENOISE_AUTOREFRESH = True
+# The test process keeps a connection per thread (concurrency tests run dozens of threads, each
+# with its own connection); the servers the tests start use the pool, as in production.
+DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405
+DATABASES["default"]["CONN_MAX_AGE"] = 60  # noqa: F405
 # The test machine is shared and busy: a slow reply is not an outage here.
 REDIS_SOCKET_TIMEOUT = 5.0
 BLOCKLIST_MEMORY_SECONDS = 0.0

@@ -20,7 +20,14 @@ def free_port() -> int:
 
 
 class AppServer:
-    def __init__(self, *, env: dict[str, str] | None = None, workers: int = 1):
+    def __init__(
+        self,
+        *,
+        env: dict[str, str | None] | None = None,
+        workers: int = 1,
+        blocking_threads: int = 4,
+    ):
+        """``env`` adds to the server's environment; a value of None removes that variable."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         db = settings.DATABASES["default"]
@@ -52,11 +59,15 @@ class AppServer:
                 "--workers",
                 str(workers),
                 "--blocking-threads",
-                "4",
+                str(blocking_threads),
                 "flashsale.wsgi:application",
             ],
             cwd=settings.BASE_DIR,
-            env={**os.environ, **base_env, **(env or {})},
+            env={
+                name: value
+                for name, value in {**os.environ, **base_env, **(env or {})}.items()
+                if value is not None
+            },
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
