@@ -4,57 +4,66 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+# The demo's environment: DEMO_MODE on, DEBUG off, keys generated on first use (var/demo.env).
+DEMO_ENV := scripts/demo-env
+WEB_PORT ?= 8000
 
-.PHONY: install services migrate demo run test test-fast lint format bench loadtest chaos
+.PHONY: install install-dev services migrate demo run test test-fast lint format bench loadtest chaos
 
+# What the service runs (requirements.txt); tests and tooling add requirements-dev.txt.
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt
 	@touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt
+	@touch $(DEV_STAMP)
+
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 services:
 	@$(PY) scripts/check_services.py
 
 migrate: install services
 	@$(PY) scripts/ensure_database.py
-	$(PY) manage.py migrate --noinput
+	@$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
 
 demo: migrate
-	$(PY) manage.py collectstatic --noinput -v 0
-	$(PY) manage.py seed_demo
+	@$(DEMO_ENV) $(PY) manage.py collectstatic --noinput -v 0
 
+# Every Procfile process under scripts/supervise.py: a crashed one is restarted, logs go to
+# var/log/ (the console shows warnings and the banner; VERBOSE=1 shows everything), Ctrl-C stops
+# them all and exits 0. The demo sale is seeded once the shop answers, so its countdown starts
+# then; the banner says how long is left.
 run: demo
-	@echo ""
-	@echo "  Shop:        http://127.0.0.1:8000/"
-	@echo "  Admin:       http://127.0.0.1:8000/admin/    (admin / admin-demo-pass)"
-	@echo "  API docs:    http://127.0.0.1:8000/api/docs/"
-	@echo "  WebSockets:  ws://127.0.0.1:8001/ws/"
-	@echo "  Shoppers:    alice, bob, carol, dave        (password shop-demo-pass)"
-	@echo "  Ctrl-C stops every process."
-	@echo ""
-	$(VENV)/bin/honcho start -f Procfile
+	@$(DEMO_ENV) $(PY) scripts/supervise.py --procfile Procfile --log-dir var/log \
+		$(if $(VERBOSE),--verbose,) \
+		--ready-url http://127.0.0.1:$(WEB_PORT)/healthz \
+		--when-ready "LOG_LEVEL=WARNING $(PY) manage.py seed_demo --banner"
 
-test: install services
+test: install-dev services
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
-lint: install
+lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: install
+format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
 # Issue 6: the benchmark (wrk; three repetitions, medians), the Locust sale simulator and the
 # chaos scenarios at full scale. Each uses its own database / Redis; see docs/benchmarks.md.
-bench: install services
+bench: install-dev services
 	scripts/bench $(BENCH_ARGS)
 
-loadtest: install services
+loadtest: install-dev services
 	scripts/loadtest $(LOADTEST_ARGS)
 
-chaos: install services
+chaos: install-dev services
 	scripts/chaos $(CHAOS_ARGS)

@@ -1,0 +1,93 @@
+"""The demo's process manager (scripts/supervise.py, what `make run` uses): a process that
+dies is started again while the others keep running, and Ctrl-C stops them all and exits 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+# Each process writes its pid to a file, then waits; SIGTERM ends it.
+CHILD = (
+    f'{sys.executable} -c "import os, sys, time; '
+    "open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(3600)\""
+)
+
+
+def _wait_for(predicate, seconds: float = 30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def _pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text()) or None
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped) counts as gone.
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_a_crashed_process_is_restarted_and_ctrl_c_stops_all_and_exits_0(tmp_path):
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(
+        f"releaser: {CHILD} {tmp_path}/releaser.pid\nworker: {CHILD} {tmp_path}/worker.pid\n"
+    )
+    supervisor = subprocess.Popen(
+        [
+            sys.executable,
+            "scripts/supervise.py",
+            "--procfile",
+            procfile,
+            "--log-dir",
+            tmp_path / "log",
+            "--grace",
+            "5",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        releaser = _wait_for(lambda: _pid(tmp_path / "releaser.pid"))
+        worker = _wait_for(lambda: _pid(tmp_path / "worker.pid"))
+        (tmp_path / "releaser.pid").write_text("")
+
+        os.kill(releaser, signal.SIGKILL)
+        restarted = _wait_for(lambda: _pid(tmp_path / "releaser.pid"))
+        assert restarted != releaser and _alive(restarted)
+        assert _alive(worker), "the other process kept running"
+        assert supervisor.poll() is None, "the supervisor kept running"
+
+        supervisor.send_signal(signal.SIGINT)  # Ctrl-C
+        output, _ = supervisor.communicate(timeout=30)
+    finally:
+        if supervisor.poll() is None:
+            os.killpg(supervisor.pid, signal.SIGKILL)
+            supervisor.wait()
+            for name in ("releaser", "worker"):  # its children have sessions of their own
+                pid = _pid(tmp_path / f"{name}.pid")
+                if pid and _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+    assert supervisor.returncode == 0, output
+    assert "releaser was killed by SIGKILL; restarting" in output
+    _wait_for(lambda: not _alive(restarted) and not _alive(worker), 10)
