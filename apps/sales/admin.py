@@ -186,7 +186,6 @@ class FlashSaleAdmin(admin.ModelAdmin):
 
     class Media:
         js = ("js/admin-sale.js",)
-        css = {"all": ("css/admin.css",)}
 
     def get_fieldsets(self, request, obj=None):
         main = [

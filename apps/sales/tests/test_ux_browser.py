@@ -248,7 +248,7 @@ def test_shop_and_admin_pages_desktop_and_phone(
         s.check("13-receipt")
 
     # The admin: branding, the sale list with room at 1440 px, the live-sale guard, the add form.
-    admin = Session(chromium, live_server.url, "admin-desktop", DESKTOP, problems)
+    admin = Session(chromium, live_server.url, "desktop", DESKTOP, problems)
     a = admin.page
     admin.goto("/admin/login/?next=/admin/sales/flashsale/")
     a.fill("#id_username", "boss")
@@ -259,25 +259,25 @@ def test_shop_and_admin_pages_desktop_and_phone(
     table = a.locator("#result_list").bounding_box()
     filters = a.locator("#changelist-filter").bounding_box()
     assert table["x"] + table["width"] <= filters["x"], (table, filters)
-    a.screenshot(path=str(SCREENSHOTS / "20-admin-sale-list-desktop.png"), full_page=True)
+    admin.check("20-admin-sale-list")
     admin.goto(f"/admin/sales/flashsale/{paid_sale.id}/change/")
     a.get_by_text("Inventory can only grow").wait_for()
     assert a.locator('input[name="price"]').count() == 0
     assert a.locator('input[name="total_inventory"]').count() == 1
-    a.screenshot(path=str(SCREENSHOTS / "21-admin-live-sale-desktop.png"), full_page=True)
+    admin.check("21-admin-live-sale")
     admin.goto("/admin/sales/flashsale/add/")
     assert "DatabaseDefault" not in a.content()
     a.fill("#id_start_time", "2031-05-01T18:00")
     a.fill("#id_duration", "45m")
     a.locator("[data-sale-preview]", has_text="Starts in").wait_for()
     a.locator("[data-sale-preview]", has_text="until 2031-05-01 18:45 UTC").wait_for()
-    a.screenshot(path=str(SCREENSHOTS / "22-admin-sale-add-desktop.png"), full_page=True)
-    admin_phone = Session(chromium, live_server.url, "admin-phone", PHONE, problems)
+    admin.check("22-admin-sale-add")
+    admin_phone = Session(chromium, live_server.url, "phone", PHONE, problems)
     admin_phone.context.add_cookies(admin.context.cookies())
     admin_phone.goto(f"/admin/sales/flashsale/{paid_sale.id}/change/")
-    admin_phone.page.screenshot(path=str(SCREENSHOTS / "21-admin-live-sale-phone.png"))
+    admin_phone.check("21-admin-live-sale")
     admin_phone.goto("/admin/sales/flashsale/")
-    admin_phone.page.screenshot(path=str(SCREENSHOTS / "20-admin-sale-list-phone.png"))
+    admin_phone.check("20-admin-sale-list")
 
     for s in (desktop, phone, admin, admin_phone):
         s.context.close()
