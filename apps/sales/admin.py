@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from apps.core.db_router import stale_read_alias
 from apps.core.durations import parse_duration
 from apps.core.errors import ApplicationError
 from apps.inventory.services import units_held_count
@@ -243,7 +244,12 @@ class FlashSaleAdmin(admin.ModelAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_queryset(self, request):
-        return sales_with_unit_counts(super().get_queryset(request).select_related("product"))
+        queryset = super().get_queryset(request).select_related("product")
+        match = getattr(request, "resolver_match", None)
+        if request.method == "GET" and match and match.url_name == "sales_flashsale_changelist":
+            # The list's figures may lag a moment (replica); a sale opened to edit may not.
+            queryset = queryset.using(stale_read_alias())
+        return sales_with_unit_counts(queryset)
 
     @admin.display(description="sale", ordering="title")
     def title_or_product(self, sale):

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from apps.core.db_router import stale_reads
 from apps.core.redis import RedisError, get_redis, key
 from apps.inventory.keys import sale_keys
 
@@ -292,7 +293,8 @@ def sale_ids_upcoming_or_live() -> list[str]:
         return json.loads(raw)
 
     def load() -> list[str]:
-        ids = [str(i) for i in sales_upcoming_or_live().values_list("id", flat=True)[:100]]
+        with stale_reads():  # a list that lags a moment is fine; each sale's snapshot is not
+            ids = [str(i) for i in sales_upcoming_or_live().values_list("id", flat=True)[:100]]
         with contextlib.suppress(RedisError):
             redis.set(_upcoming_key(), json.dumps(ids), ex=settings.SALE_LIST_CACHE_SECONDS)
         return ids

@@ -411,3 +411,25 @@ from .observability import *  # noqa: E402, F403
 
 if not OBSERVABILITY:  # noqa: F405  (bench's "observability off" server only)
     MIDDLEWARE.remove("apps.core.middleware.ObservabilityMiddleware")
+
+# --- Scale-out (issue 14): read replica and PgBouncer --------------------------------------
+# DATABASE_REPLICA_URL: a streaming replica for reads that may lag (the sale list, the admin's
+# figures; apps/core/db_router.py). Inventory, orders and money stay on the primary.
+DATABASE_ROUTERS = ["apps.core.db_router.PrimaryReplicaRouter"]
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = {
+        **DATABASES["default"],
+        **env.db("DATABASE_REPLICA_URL"),
+        "OPTIONS": dict(DATABASES["default"]["OPTIONS"]),
+        "TEST": {"MIRROR": "default"},
+    }
+# DATABASE_POOLER=pgbouncer: the URLs point at PgBouncer in transaction mode, so a session's
+# state does not outlive a transaction: no server-side cursors, no prepared statements
+# (PgBouncer 1.18 cannot route them), no psycopg pool of our own (PgBouncer is the pool).
+DATABASE_POOLER = env("DATABASE_POOLER", default="")
+if DATABASE_POOLER == "pgbouncer":
+    for _alias in [a for a in ("default", "replica") if a in DATABASES]:
+        DATABASES[_alias]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES[_alias]["OPTIONS"]["prepare_threshold"] = None
+        DATABASES[_alias]["OPTIONS"].pop("pool", None)
+# --- end scale-out ---
