@@ -26,6 +26,7 @@ class AppServer:
         env: dict[str, str | None] | None = None,
         workers: int = 1,
         blocking_threads: int = 4,
+        extra_args: tuple[str, ...] = (),
     ):
         """``env`` adds to the server's environment; a value of None removes that variable."""
         self.port = free_port()
@@ -60,6 +61,7 @@ class AppServer:
                 str(workers),
                 "--blocking-threads",
                 str(blocking_threads),
+                *extra_args,
                 "flashsale.wsgi:application",
             ],
             cwd=settings.BASE_DIR,

@@ -1,0 +1,97 @@
+"""Debian's nginx running docs/nginx.conf in front of test servers: a process of the test's
+own (temporary prefix, loopback ports), never the system service."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from .redis_server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "docs" / "nginx.conf"
+
+
+def render_config(*, listen_port: int, web_ports: list[int], ws_ports: list[int]) -> str:
+    """docs/nginx.conf with its compose host names and ports replaced by loopback ones."""
+    text = CONFIG.read_text()
+    replacements = {
+        "  server web:8000": "\n".join(f"  server 127.0.0.1:{port}" for port in web_ports),
+        "  server ws:8001": "\n".join(f"  server 127.0.0.1:{port}" for port in ws_ports),
+        "listen 80;": f"listen 127.0.0.1:{listen_port};",
+    }
+    for old, new in replacements.items():
+        assert old in text, f"docs/nginx.conf no longer has {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+class Nginx:
+    def __init__(self, *, web_ports: list[int], ws_ports: list[int] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.prefix = Path(tempfile.mkdtemp(prefix="fs-nginx-"))
+        self.prefix.chmod(0o755)
+        site = render_config(
+            listen_port=self.port, web_ports=web_ports, ws_ports=ws_ports or [free_port()]
+        )
+        (self.prefix / "site.conf").write_text(site)
+        (self.prefix / "nginx.conf").write_text(
+            f"""
+user root;
+worker_processes 1;
+pid {self.prefix}/nginx.pid;
+error_log {self.prefix}/error.log warn;
+events {{ worker_connections 2048; }}
+http {{
+  access_log off;
+  client_body_temp_path {self.prefix}/body;
+  proxy_temp_path {self.prefix}/proxy;
+  fastcgi_temp_path {self.prefix}/fastcgi;
+  uwsgi_temp_path {self.prefix}/uwsgi;
+  scgi_temp_path {self.prefix}/scgi;
+  include {self.prefix}/site.conf;
+}}
+"""
+        )
+        self.process = subprocess.Popen(
+            [
+                "nginx",
+                "-p",
+                str(self.prefix),
+                "-c",
+                str(self.prefix / "nginx.conf"),
+                "-g",
+                "daemon off;",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(self.url + "/healthz", timeout=1)
+                return
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                error = self.process.stderr.read().decode() if self.process.poll() else ""
+                self.stop()
+                raise RuntimeError(f"nginx did not start: {error}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)  # graceful: the master stops its workers
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.send_signal(signal.SIGTERM)
+                self.process.wait(10)
+        shutil.rmtree(self.prefix, ignore_errors=True)
