@@ -3,6 +3,8 @@
 wait on the countdown, join the waiting room, get admitted, buy, and pay with each test card;
 then one more whose card is declined, who queues again and pays with another card; print
 how each one ended and save a screenshot of every step under test-output/demo/.
+Then a support desk refunds the first shopper's payment directly at the gateway, and the
+shopper's order page shows it refunded once the shop's reconciliation has seen it.
 
     make run                                # in one terminal
     .venv/bin/python scripts/demo_walkthrough.py [--base-url http://127.0.0.1:8000]
@@ -17,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,12 +158,50 @@ def walk_decline_then_rebuy(browser, base: str, sale_id: str, username: str) -> 
     return outcome, errors
 
 
+def refund_at_gateway(browser, base: str, gateway_url: str, sale_id: str, username: str) -> str:
+    """Refund a shopper's paid order at the gateway, behind the shop's back; run the
+    reconciliation the beat runs every minute (the walk does not wait for it); the order page
+    must then say Refunded. Returns the order's status as the page shows it."""
+    found = manage(
+        "shell",
+        "-c",
+        "from apps.payments.models import Payment\n"
+        f"p = Payment.objects.filter(order__sale_id='{sale_id}', "
+        f"order__user__username='{username}', status='SUCCEEDED').first()\n"
+        "print(p.order_id, p.gateway_charge_id) if p else print()",
+    ).split()
+    if len(found) != 2:
+        return "no paid order to refund"
+    order_id, charge_id = found
+    httpx.post(
+        f"{gateway_url}/v1/refunds",
+        json={"charge_id": charge_id, "idempotency_key": f"support-desk-{charge_id}"},
+        timeout=10,
+    ).raise_for_status()
+    print(f"{username}: charge {charge_id} refunded at the gateway; reconciling", flush=True)
+    manage("reconcile_payments")
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.goto(f"{base}/accounts/login/?next=/orders/{order_id}/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("shop-demo-pass")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/orders/{order_id}/")
+    status = page.locator("[data-order]").get_attribute("data-status") or "?"
+    page.screenshot(path=str(SHOTS / f"{username}-6-refunded-at-gateway.png"), full_page=True)
+    context.close()
+    return status.lower()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
     parser.add_argument("--starts-in", default="40s")
     parser.add_argument(
         "--only-rebuy", action="store_true", help="walk only the decline-then-rebuy shopper"
+    )
+    parser.add_argument(
+        "--gateway-url", default=os.environ.get("PAYMENT_GATEWAY_URL", "http://127.0.0.1:8010")
     )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flashsale.settings.base")
@@ -208,6 +249,12 @@ def main() -> int:
             f"[{time.monotonic() - started:.0f} s]",
             flush=True,
         )
+        if not args.only_rebuy:
+            got = refund_at_gateway(
+                browser, args.base_url, args.gateway_url, sale_id, "walker000001"
+            )
+            print(f"walker000001: refund at the gateway, order ended {got!r} (expected 'refunded')")
+            results.append(got == "refunded")
         browser.close()
     print(manage("audit_sale", sale_id))
     return 0 if all(results) else 1

@@ -19,13 +19,15 @@ class AuditReport:
     sale_id: str
     facts: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    title: str = ""  # "Audit of sale <id>" unless set
 
     @property
     def clean(self) -> bool:
         return not self.problems
 
     def render(self) -> str:
-        lines = [f"Audit of sale {self.sale_id}: {'CLEAN' if self.clean else 'PROBLEMS'}"]
+        title = self.title or f"Audit of sale {self.sale_id}"
+        lines = [f"{title}: {'CLEAN' if self.clean else 'PROBLEMS'}"]
         lines += [f"  {name}: {value}" for name, value in self.facts.items()]
         lines += [f"  ✗ {problem}" for problem in self.problems]
         return "\n".join(lines)
@@ -49,7 +51,7 @@ def sale_audit(*, sale_id: object) -> AuditReport:
 
 @audit_check
 def _units_and_orders(sale_id, report: AuditReport) -> None:
-    from apps.orders.models import HOLDING_STATUSES, Order
+    from apps.orders.models import HOLDING_STATUSES, Order, OrderStatus
     from apps.sales.models import FlashSale
 
     sale = FlashSale.objects.get(id=sale_id)
@@ -58,6 +60,9 @@ def _units_and_orders(sale_id, report: AuditReport) -> None:
     units = Unit.objects.filter(sale_id=sale_id)
     unit_rows = units.count()
     units_held = units.filter(order__isnull=False).count()
+    # Units of orders refunded after payment stay with them, out of the pool (never resold
+    # silently); they are held, but by no holding order.
+    units_withheld = units.filter(order__status=OrderStatus.REFUNDED).count()
     by_status = dict(
         Order.objects.filter(sale_id=sale_id)
         .values_list("status")
@@ -69,6 +74,7 @@ def _units_and_orders(sale_id, report: AuditReport) -> None:
         unit_rows=unit_rows,
         units_held=units_held,
         units_free=unit_rows - units_held,
+        units_withheld_by_refunds=units_withheld,
         orders_by_status=by_status,
     )
     if held_by_orders > sale.total_inventory:
@@ -77,12 +83,14 @@ def _units_and_orders(sale_id, report: AuditReport) -> None:
         )
     if unit_rows != sale.total_inventory:
         report.problems.append(f"{unit_rows} unit rows for {sale.total_inventory} inventory")
-    if units_held != held_by_orders:
+    if units_held - units_withheld != held_by_orders:
         report.problems.append(
-            f"units held ({units_held}) differ from the quantity of holding "
-            f"orders ({held_by_orders})"
+            f"units held ({units_held}, {units_withheld} withheld by refunds) differ from the "
+            f"quantity of holding orders ({held_by_orders})"
         )
-    wrong_holder = units.filter(order__isnull=False).exclude(order__status__in=HOLDING_STATUSES)
+    wrong_holder = units.filter(order__isnull=False).exclude(
+        order__status__in=[*HOLDING_STATUSES, OrderStatus.REFUNDED]
+    )
     if wrong_holder.exists():
         report.problems.append(f"{wrong_holder.count()} unit(s) held by finished orders")
     mismatched = (

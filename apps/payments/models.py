@@ -15,6 +15,13 @@ class PaymentStatus(models.TextChoices):
     REFUNDED = "REFUNDED", "Refunded"  # taken, then given back (order expired/cancelled)
 
 
+class RefundOrigin(models.TextChoices):
+    SHOP = "shop", "By the shop (the reservation had ended)"
+    OPERATOR = "operator", "By an operator (admin action)"
+    GATEWAY = "gateway", "At the gateway, not by us"
+    DISPUTE = "dispute", "Disputed by the card holder"
+
+
 class Payment(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="payments")
@@ -36,6 +43,12 @@ class Payment(models.Model):
     gateway_charge_id = models.CharField(max_length=255, blank=True, default="")
     refund_idempotency_key = models.CharField(max_length=255, blank=True, default="")
     gateway_refund_id = models.CharField(max_length=255, blank=True, default="")
+    # Who gave the money back: the shop, an operator (refunded_by names them), or someone at
+    # the gateway (seen by reconciliation); the audit counts each.
+    refund_origin = models.CharField(
+        max_length=16, choices=RefundOrigin.choices, blank=True, default=""
+    )
+    refunded_by = models.CharField(max_length=150, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_reason = models.CharField(max_length=255, blank=True, default="")
@@ -45,6 +58,7 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("refund_payment", "Can refund a payment at the gateway")]
         constraints = [
             models.UniqueConstraint(
                 fields=["order", "client_key"], name="payment_client_key_per_order"

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
@@ -26,8 +25,21 @@ from apps.core.errors import BadRequest, Conflict, Gone, NotFound, Unprocessable
 from apps.orders.models import Order, OrderStatus
 from apps.orders.services import TransitionLost, order_transition
 
-from .gateways.base import GatewayError, GatewayRejected, gateway_get, gateway_names
-from .models import AttemptOutcome, DeadLetter, Payment, PaymentAttempt, PaymentStatus
+from .gateways.base import (
+    ChargeRecord,
+    GatewayError,
+    GatewayRejected,
+    gateway_get,
+    gateway_names,
+)
+from .models import (
+    AttemptOutcome,
+    DeadLetter,
+    Payment,
+    PaymentAttempt,
+    PaymentStatus,
+    RefundOrigin,
+)
 from .notifications import order_notify_on_commit
 from .redis_scripts import breaker_allow, breaker_record, job_lock
 
@@ -128,6 +140,30 @@ def payment_enqueue(*, payment_id: object, gateway: str | None = None, countdown
         )
     except Exception:  # noqa: BLE001 - the broker being down: reconciliation re-enqueues
         logger.warning("could not enqueue charge of payment %s", payment_id, exc_info=True)
+
+
+# --- whose charge is it -------------------------------------------------------------------
+def charge_metadata(payment: Payment) -> dict:
+    """Sent with every charge: who we are and which payment of ours it is. A provider
+    account may be shared (staging beside production, two installs on one gateway), so this
+    is how reconciliation tells our charges from everyone else's."""
+    return {
+        "merchant_id": settings.PAYMENT_MERCHANT_ID,
+        "payment_key": payment.idempotency_key,
+        "payment_id": str(payment.id),
+        "order_id": str(payment.order_id),
+    }
+
+
+def charge_is_ours(record: ChargeRecord, payment: Payment | None) -> bool:
+    """Provably ours: our merchant id, and the key names one of our payments (the very one
+    the charge says it is for)."""
+    return (
+        payment is not None
+        and record.merchant_id == settings.PAYMENT_MERCHANT_ID
+        and record.idempotency_key == payment.idempotency_key
+        and str(record.metadata.get("payment_id") or payment.id) == str(payment.id)
+    )
 
 
 # --- one charge attempt -------------------------------------------------------------------
@@ -231,7 +267,7 @@ def payment_charge_attempt(*, payment_id: object, gateway: str | None = None) ->
             currency=payment.currency,
             idempotency_key=payment.idempotency_key,
             card=payment.payment_method,
-            metadata={"payment_id": str(payment.id), "order_id": str(order.id)},
+            metadata=charge_metadata(payment),
         )
     except GatewayError as exc:
         in_progress = exc.http_status == 409
@@ -393,6 +429,14 @@ def payment_settle_from_gateway(*, payment_id: object) -> AttemptResult | None:
             continue
         if record is None:
             continue
+        if not charge_is_ours(record, payment):
+            logger.warning(
+                "charge %s under payment %s's key is not ours (merchant %r): left alone",
+                record.charge_id,
+                payment.id,
+                record.merchant_id,
+            )
+            continue
         _log_attempt(
             payment.id,
             gateway=name,
@@ -400,6 +444,9 @@ def payment_settle_from_gateway(*, payment_id: object) -> AttemptResult | None:
             kind="lookup",
             detail=f"{record.status} {record.charge_id}",
         )
+        if record.status == "succeeded" and not record.kept:
+            payment_settle_refunded_at_gateway(payment_id=payment.id, gateway=name, record=record)
+            return AttemptResult("refunded", detail="found refunded on lookup")
         if record.status == "succeeded":
             payment_settle_success(payment_id=payment.id, charge_id=record.charge_id, gateway=name)
             return AttemptResult("succeeded", detail="found on lookup")
@@ -429,8 +476,10 @@ def payment_refund_enqueue(*, payment_id: object) -> None:
 
 
 def payment_refund(*, payment_id: object) -> bool:
-    """Give back a payment's charge (own idempotency key) and end its order REFUNDED.
-    Raises GatewayError when the gateway cannot be reached (the task retries)."""
+    """Give back a payment's charge whose order ended unpaid (own idempotency key) and end
+    its order REFUNDED. A kept order (PAID) is never refunded here: see
+    payment_refund_by_operator. Raises GatewayError when the gateway cannot be reached (the
+    task retries)."""
     payment = Payment.objects.select_related("order").get(id=payment_id)
     if payment.status == PaymentStatus.REFUNDED or not payment.gateway_charge_id:
         return False
@@ -439,6 +488,39 @@ def payment_refund(*, payment_id: object) -> bool:
         OrderStatus.FULFILLED,
     ):
         return False  # the order is kept; nothing to give back
+    refund_id = _refund_at_gateway(payment, requested_by="shop")
+    return _payment_mark_refunded(
+        payment,
+        refund_id=refund_id,
+        origin=RefundOrigin.SHOP,
+        reason=f"payment {payment.id} refunded: the reservation had ended",
+    )
+
+
+def payment_refund_by_operator(*, payment_id: object, operator: str, reason: str = "") -> str:
+    """An operator gives a kept payment's money back (the admin's audited action): one
+    refund per charge whatever happens (the refund's idempotency key is derived from the
+    payment's), the order ends REFUNDED with its unit withheld, the shopper is told, and
+    the attempt log records who did it. Returns "refunded", "already" or "not_refundable".
+    Raises GatewayError/GatewayRejected when the gateway did not refund."""
+    payment = Payment.objects.select_related("order").get(id=payment_id)
+    if payment.status == PaymentStatus.REFUNDED:
+        return "already"
+    if payment.status != PaymentStatus.SUCCEEDED or not payment.gateway_charge_id:
+        return "not_refundable"
+    refund_id = _refund_at_gateway(payment, requested_by=f"operator {operator}")
+    moved = _payment_mark_refunded(
+        payment,
+        refund_id=refund_id,
+        origin=RefundOrigin.OPERATOR,
+        refunded_by=operator,
+        reason=(f"refunded by {operator}" + (f": {reason}" if reason else ""))[:255],
+    )
+    return "refunded" if moved else "already"
+
+
+def _refund_at_gateway(payment: Payment, *, requested_by: str) -> str:
+    """One refund call with the payment's refund key; logged whatever comes of it."""
     refund_key = payment.refund_idempotency_key or f"refund-{payment.idempotency_key}"
     Payment.objects.filter(id=payment.id, refund_idempotency_key="").update(
         refund_idempotency_key=refund_key
@@ -454,45 +536,104 @@ def payment_refund(*, payment_id: object) -> bool:
             gateway=payment.gateway,
             outcome=AttemptOutcome.REFUND_FAILED,
             kind="refund",
-            detail=str(exc),
+            detail=f"by {requested_by}: {exc}",
             started=started,
         )
         raise
+    _log_attempt(
+        payment.id,
+        gateway=payment.gateway,
+        outcome=AttemptOutcome.REFUNDED,
+        kind="refund",
+        detail=f"by {requested_by}: {refund.refund_id}",
+        started=started,
+    )
+    return refund.refund_id
+
+
+def _payment_mark_refunded(
+    payment: Payment,
+    *,
+    refund_id: str = "",
+    origin: str,
+    reason: str,
+    refunded_by: str = "",
+    charge_id: str = "",
+    gateway: str = "",
+) -> bool:
+    """Payment REFUNDED (once) and its order REFUNDED, the shopper told. A kept order's
+    units stay withheld (see the order state machine); an ended order had none."""
     with transaction.atomic():
-        _log_attempt(
-            payment.id,
-            gateway=payment.gateway,
-            outcome=AttemptOutcome.REFUNDED,
-            kind="refund",
-            detail=refund.refund_id,
-            started=started,
-        )
+        changes = {"status": PaymentStatus.REFUNDED, "updated_at": Now()}
+        changes.update(refund_origin=origin, refunded_by=refunded_by[:150])
+        if refund_id:
+            changes["gateway_refund_id"] = refund_id
+        if charge_id:
+            changes.update(gateway_charge_id=charge_id, gateway=gateway or payment.gateway)
         moved = (
             Payment.objects.filter(id=payment.id)
             .exclude(status=PaymentStatus.REFUNDED)
-            .update(
-                status=PaymentStatus.REFUNDED,
-                gateway_refund_id=refund.refund_id,
-                updated_at=Now(),
-            )
+            .update(**changes)
         )
-        order = Order.objects.get(id=payment.order_id)
-        if order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELLED):
+        if not moved:
+            return False
+        status = Order.objects.values_list("status", flat=True).get(id=payment.order_id)
+        if status in (
+            OrderStatus.PAID,
+            OrderStatus.FULFILLED,
+            OrderStatus.EXPIRED,
+            OrderStatus.CANCELLED,
+        ):
             try:
                 order_transition(
-                    order_id=order.id,
-                    from_status=order.status,
+                    order_id=payment.order_id,
+                    from_status=status,
                     to_status=OrderStatus.REFUNDED,
-                    reason=f"payment {payment.id} refunded: the reservation had ended",
+                    reason=reason[:255],
                 )
-                order_notify_on_commit(order_id=order.id, event="refunded")
+                order_notify_on_commit(order_id=payment.order_id, event="refunded", detail=reason)
             except TransitionLost:
                 pass
-    return bool(moved)
+    return True
+
+
+def payment_settle_refunded_at_gateway(
+    *, payment_id: object, gateway: str, record: ChargeRecord
+) -> str:
+    """A charge of ours that the gateway says was refunded or disputed, by anyone: the
+    payment and its order end REFUNDED and the shopper is told. Returns the origin recorded
+    ("" when there was nothing to do: already known, or a duplicate charge)."""
+    payment = Payment.objects.get(id=payment_id)
+    if payment.status == PaymentStatus.REFUNDED:
+        return ""
+    if payment.gateway_charge_id and (
+        payment.gateway_charge_id != record.charge_id or payment.gateway != gateway
+    ):
+        return ""  # a duplicate charge of this payment; the kept one is elsewhere
+    if record.disputed:
+        origin, reason = RefundOrigin.DISPUTE, "the card holder disputed the charge"
+    elif payment.refund_idempotency_key:
+        origin, reason = RefundOrigin.SHOP, "refunded (the refund was confirmed by the gateway)"
+    else:
+        origin, reason = RefundOrigin.GATEWAY, "refunded at the payment provider"
+    _log_attempt(
+        payment.id,
+        gateway=gateway,
+        outcome=AttemptOutcome.REFUNDED,
+        kind="lookup",
+        detail=f"seen at the gateway: {reason} ({record.charge_id})",
+    )
+    moved = _payment_mark_refunded(
+        payment, origin=origin, reason=reason, charge_id=record.charge_id, gateway=gateway
+    )
+    if moved:
+        logger.warning("payment %s %s; order %s REFUNDED", payment.id, reason, payment.order_id)
+    return origin if moved else ""
 
 
 def charge_refund_stray(*, gateway: str, charge_id: str) -> None:
-    """Refund a charge no payment keeps (a duplicate on another gateway, or unknown)."""
+    """Refund a second charge of one of our payments (a duplicate, e.g. on the backup).
+    Callers have proved the charge is ours; nothing else is ever refunded."""
     try:
         gateway_get(gateway).refund(
             idempotency_key=f"refund-stray-{charge_id}", charge_id=charge_id
@@ -569,6 +710,10 @@ class ReconcileReport:
     checked_charges: int = 0
     checked_pending: int = 0
     actions: dict[str, int] = field(default_factory=dict)
+    # Charges reconciliation saw and left alone: another merchant's (a shared provider
+    # account), or carrying our merchant id with a key no payment of ours has.
+    foreign_charges: int = 0
+    unmatched_charges: list[str] = field(default_factory=list)
     skipped: bool = False
 
     def count(self, action: str) -> None:
@@ -577,8 +722,11 @@ class ReconcileReport:
 
 def payments_reconcile() -> ReconcileReport:
     """The gateway's ledger against ours. One run at a time (Redis lock, token release).
-    1. Every successful, unrefunded charge: its payment PAID if the order is still
-       reserved, else refunded; charges no payment keeps are refunded.
+    1. Every charge created, refunded or disputed within the window (all pages), acting
+       only on charges provably ours (charge_is_ours): a success whose payment we lost
+       settles it (PAID, or refunded if the order ended); a duplicate is refunded; a refund
+       or dispute made at the gateway, by anyone, ends the payment and order REFUNDED.
+       Anything else is never refunded: it is counted and logged.
     2. PENDING payments untouched for a while: ask the gateway by key and settle; if it
        never saw the key, re-enqueue the charge (or give up once the reservation is over).
     3. Successful payments whose order ended unpaid: refund."""
@@ -592,6 +740,19 @@ def payments_reconcile() -> ReconcileReport:
         _reconcile_unrefunded(report)
     if report.actions:
         logger.warning("payment reconciliation corrected: %s", report.actions)
+    if report.unmatched_charges:
+        logger.warning(
+            "payment reconciliation: %s charge(s) carry our merchant id %r but no payment of "
+            "ours; left alone for an operator: %s",
+            len(report.unmatched_charges),
+            settings.PAYMENT_MERCHANT_ID,
+            report.unmatched_charges[:20],
+        )
+    if report.foreign_charges:
+        logger.info(
+            "payment reconciliation: %s other merchants' charge(s) left alone",
+            report.foreign_charges,
+        )
     return report
 
 
@@ -600,41 +761,42 @@ def _reconcile_ledger(report: ReconcileReport) -> None:
         timezone.now() - timedelta(seconds=settings.PAYMENT_RECONCILE_WINDOW_SECONDS)
     ).isoformat()
     for name in gateway_names():
-        seen: set[str] = set()
-        cursor = since
+        cursor = ""
         while True:
             try:
-                page = gateway_get(name).charges_succeeded(since=cursor)
+                page = gateway_get(name).charges_changed(since=since, cursor=cursor)
             except GatewayError as exc:
                 logger.warning("reconcile: %s unreachable: %s", name, exc)
                 break
-            fresh = [c for c in page if c.charge_id not in seen]
-            if not fresh:
+            _reconcile_charges(report, name, page.charges)
+            if not page.next_cursor:
                 break
-            seen.update(c.charge_id for c in fresh)
-            _reconcile_charges(report, name, fresh)
-            cursor = page[-1].created_at or None
-            if cursor is None:
-                break
+            cursor = page.next_cursor
 
 
-def _reconcile_charges(report: ReconcileReport, name: str, charges: list) -> None:
+def _reconcile_charges(report: ReconcileReport, name: str, charges: list[ChargeRecord]) -> None:
+    mine = [c for c in charges if c.merchant_id == settings.PAYMENT_MERCHANT_ID]
+    report.checked_charges += len(charges)
+    report.foreign_charges += len(charges) - len(mine)
     by_key = {
         p.idempotency_key: p
-        for p in Payment.objects.select_related("order").filter(
-            idempotency_key__in=[c.idempotency_key for c in charges]
-        )
+        for p in Payment.objects.filter(idempotency_key__in=[c.idempotency_key for c in mine])
     }
-    for charge in charges:
-        report.checked_charges += 1
-        if charge.refunded:
+    for charge in mine:
+        if charge.status != "succeeded":
             continue
         payment = by_key.get(charge.idempotency_key)
-        if payment is None:
-            if _payment_exists(charge.metadata.get("payment_id")):
-                continue  # created after we read our side; next run
-            charge_refund_stray(gateway=name, charge_id=charge.charge_id)
-            report.count("refunded_unknown_charge")
+        if not charge_is_ours(charge, payment):
+            report.unmatched_charges.append(f"{name}:{charge.charge_id}")
+            continue
+        if not charge.kept:
+            if payment.status == PaymentStatus.REFUNDED:
+                continue  # known (most often our own refund)
+            origin = payment_settle_refunded_at_gateway(
+                payment_id=payment.id, gateway=name, record=charge
+            )
+            if origin:
+                report.count(f"refunded_at_gateway_{origin}")
             continue
         if payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
             outcome = payment_settle_success(
@@ -647,13 +809,6 @@ def _reconcile_charges(report: ReconcileReport, name: str, charges: list) -> Non
         elif payment.status == PaymentStatus.REFUNDED:
             charge_refund_stray(gateway=name, charge_id=charge.charge_id)
             report.count("refunded_again")
-
-
-def _payment_exists(payment_id) -> bool:
-    try:
-        return bool(payment_id) and Payment.objects.filter(id=payment_id).exists()
-    except (ValueError, ValidationError):
-        return False
 
 
 def _reconcile_pending(report: ReconcileReport) -> None:

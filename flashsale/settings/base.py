@@ -1,5 +1,6 @@
 """Settings for every environment; differences come from environment variables."""
 
+import hashlib
 from pathlib import Path
 
 import environ
@@ -106,10 +107,17 @@ else:
 # request uses it (with the pool, Django hands psycopg_pool its check_connection).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# This install's name, by default its database's: it names the Celery queue, the Redis key
+# prefix and (with host and port) the merchant identity on the payment gateway, so a second
+# install on the same PostgreSQL, Redis and RabbitMQ shares none of them.
+INSTALL_NAME = env("INSTALL_NAME", default=DATABASES["default"]["NAME"])
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Prefix for every key this project writes, so test runs and demos can share one server.
-REDIS_KEY_PREFIX = env("REDIS_KEY_PREFIX", default="fs:")
+# ("fs-<install>:", not "fs:<install>:", so one install's "fs:*" never matches another's keys.)
+REDIS_KEY_PREFIX = env(
+    "REDIS_KEY_PREFIX", default="fs:" if INSTALL_NAME == "flashsale" else f"fs-{INSTALL_NAME}:"
+)
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
 
 CACHES = {
@@ -193,8 +201,8 @@ ORPHAN_GRACE_SECONDS = env.int("ORPHAN_GRACE_SECONDS", default=30)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_DEFAULT_QUEUE = "flashsale"
-CELERY_TASK_QUEUES = (Queue("flashsale", durable=True),)
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default=INSTALL_NAME)
+CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE, durable=True),)
 CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -353,6 +361,18 @@ if PAYMENT_BACKUP_GATEWAY_URL:
         "CLASS": env("PAYMENT_BACKUP_GATEWAY_CLASS", default=PAYMENT_GATEWAY_CLASS),
         "OPTIONS": {"url": PAYMENT_BACKUP_GATEWAY_URL, "timeout": PAYMENT_GATEWAY_TIMEOUT},
     }
+# Our identity on the gateway, sent with every charge: reconciliation acts only on charges
+# carrying it (a provider account may be shared by several installs or systems). Derived
+# from the database's host, port and name, so it is stable per install; set it explicitly
+# in production, and to a different value on a staging copy of production's database.
+
+
+def merchant_id_of(database: dict) -> str:
+    where = f"{database.get('HOST', '')}:{database.get('PORT', '')}/{database['NAME']}"
+    return f"{database['NAME']}-{hashlib.sha256(where.encode()).hexdigest()[:8]}"
+
+
+PAYMENT_MERCHANT_ID = env("PAYMENT_MERCHANT_ID", default=merchant_id_of(DATABASES["default"]))
 PAYMENT_PRIMARY_GATEWAY = "primary"
 PAYMENT_BACKUP_GATEWAY = "backup" if PAYMENT_BACKUP_GATEWAY_URL else ""
 # Retries of timeouts and 5xx: 0.5 s doubling, capped, ±25 % jitter, same idempotency key.

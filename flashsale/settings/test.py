@@ -8,7 +8,7 @@ os.environ.setdefault("SECRET_KEY", "test-only-signing-key-7Hq2Lm9Rx4Vb8Nc3Zt6Wk
 os.environ.setdefault("JWT_KEYS", "t1:test-only-jwt-key-Qm4Rz8Xc2Vn6Bt0Lp5Kw9Hd3")
 
 from .base import *  # noqa: E402, F403
-from .base import Queue, env  # noqa: E402
+from .base import Queue, env, merchant_id_of  # noqa: E402
 
 # A database index of the test run's own, and a key prefix unique per run.
 REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:6379/13")
@@ -30,6 +30,9 @@ _RUN = env("TEST_RUN_NAME", default="")
 DATABASES["default"]["TEST"] = {"NAME": "test_flashsale" + (f"_{_RUN}" if _RUN else "")}  # noqa: F405
 CELERY_TASK_DEFAULT_QUEUE = "flashsale-test" + (f"-{_RUN}" if _RUN else "")
 CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE, durable=True),)  # noqa: F405
+# The merchant identity of the database the tests really use (the worker processes too).
+_TEST_DB = {**DATABASES["default"], "NAME": DATABASES["default"]["TEST"]["NAME"]}  # noqa: F405
+PAYMENT_MERCHANT_ID = merchant_id_of(_TEST_DB)
 WHITENOISE_AUTOREFRESH = True
 # The test process keeps a connection per thread (concurrency tests run dozens of threads, each
 # with its own connection); the servers the tests start use the pool, as in production.

@@ -15,7 +15,7 @@ S = OrderStatus
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.RESERVED: frozenset({S.PAID, S.EXPIRED, S.CANCELLED}),
     S.PAID: frozenset({S.FULFILLED, S.REFUNDED, S.CANCELLED}),
-    S.FULFILLED: frozenset(),
+    S.FULFILLED: frozenset({S.REFUNDED}),  # refunded or disputed at the gateway
     S.EXPIRED: frozenset({S.REFUNDED}),  # a charge that lands after expiry is refunded
     S.CANCELLED: frozenset({S.REFUNDED}),  # likewise after a decline-then-late-success
     S.REFUNDED: frozenset(),
@@ -27,6 +27,10 @@ _TIMESTAMP = {
     S.CANCELLED: "cancelled_at",
     S.REFUNDED: "refunded_at",
 }
+# Money given back on a kept order (an operator's refund, or a refund or dispute at the
+# gateway): its units stay with the order, out of the pool, so a unit that may be on its way
+# to the shopper is never silently sold again. The audit counts them as withheld.
+_WITHHOLDS_UNITS = {(S.PAID, S.REFUNDED), (S.FULFILLED, S.REFUNDED)}
 
 
 class IllegalTransition(Conflict):
@@ -55,7 +59,11 @@ def order_transition(
     if to_status not in TRANSITIONS.get(from_status, ()):
         raise IllegalTransition(f"An order cannot go from {from_status} to {to_status}.")
     stamp = _TIMESTAMP[to_status]
-    releases = from_status in HOLDING_STATUSES and to_status not in HOLDING_STATUSES
+    releases = (
+        from_status in HOLDING_STATUSES
+        and to_status not in HOLDING_STATUSES
+        and (from_status, to_status) not in _WITHHOLDS_UNITS
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE orders_order SET status = %s, {stamp} = now(), updated_at = now(), "

@@ -4,9 +4,13 @@ Endpoints (JSON):
   POST /v1/charges          {amount, currency, card, idempotency_key, metadata}
                             200 succeeded | 402 declined | 409 same key in progress | 5xx
   POST /v1/refunds          {charge_id | charge_idempotency_key, idempotency_key}
+                            (also what a support desk does "directly at the gateway")
+  POST /v1/disputes         {charge_id, reason}  the card holder disputes a charge
   GET  /v1/charges?idempotency_key=K          one charge or 404
   POST /v1/charges/lookup   {idempotency_keys: [...]} → {key: charge|null}
-  GET  /v1/charges?status=succeeded&since=ISO[&refunded=false]  the ledger (reconciliation)
+  GET  /v1/charges?status=succeeded&since=ISO[&refunded=false]  the ledger by creation
+  GET  /v1/charges?changed_since=ISO[&after=CURSOR&limit=N]  every charge created, refunded
+                            or disputed since, oldest change first, paged: {charges, next}
   GET  /v1/attempts?idempotency_key=K          requests seen for a key (tests)
   GET  /health
 
@@ -83,6 +87,16 @@ class Ledger:
                     metadata jsonb NOT NULL DEFAULT '{{}}', refunded boolean NOT NULL DEFAULT false,
                     created_at timestamptz NOT NULL DEFAULT now())"""
             )
+            # Ledgers made before refunds and disputes were listed as changes.
+            conn.execute(
+                f"ALTER TABLE {self.charges} "
+                "ADD COLUMN IF NOT EXISTS disputed boolean NOT NULL DEFAULT false, "
+                "ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now()"
+            )
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {self.charges}_changes "
+                f"ON {self.charges} (updated_at, id)"
+            )
             conn.execute(
                 f"""CREATE TABLE IF NOT EXISTS {self.refunds} (
                     id text PRIMARY KEY, idempotency_key text UNIQUE NOT NULL,
@@ -140,8 +154,10 @@ def _charge_json(row: dict | None) -> dict | None:
         "status": row["status"],
         "decline_code": row["decline_code"],
         "refunded": row["refunded"],
+        "disputed": row["disputed"],
         "metadata": row["metadata"],
         "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
     }
 
 
@@ -237,6 +253,37 @@ class Gateway:
             ).fetchall()
         return 200, {"charges": [_charge_json(r) for r in rows]}
 
+    def list_changes(self, changed_since: str | None, after: str, limit: int) -> tuple[int, dict]:
+        """Keyset pages over (updated_at, id): a refund or dispute moves a charge to the end."""
+        since_dt = datetime.fromisoformat(changed_since) if changed_since else datetime(1970, 1, 1)
+        limit = max(1, min(limit, 5000))
+        if after:
+            stamp, _, charge_id = after.partition("|")
+            where, args = "(updated_at, id) > (%s, %s)", [datetime.fromisoformat(stamp), charge_id]
+        else:
+            where, args = "updated_at >= %s", [since_dt]
+        with self.ledger.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT * FROM {self.ledger.charges} WHERE {where} "
+                "ORDER BY updated_at, id LIMIT %s",
+                [*args, limit],
+            ).fetchall()
+        following = None
+        if len(rows) == limit:
+            following = f"{rows[-1]['updated_at'].isoformat()}|{rows[-1]['id']}"
+        return 200, {"charges": [_charge_json(r) for r in rows], "next": following}
+
+    def dispute(self, body: dict) -> tuple[int, dict]:
+        with self.ledger.pool.connection() as conn:
+            row = conn.execute(
+                f"UPDATE {self.ledger.charges} SET disputed = true, updated_at = clock_timestamp() "
+                "WHERE id = %s AND status = 'succeeded' RETURNING *",
+                [str(body.get("charge_id") or "")],
+            ).fetchone()
+        if row is None:
+            return 404, {"error": "no_such_charge"}
+        return 200, _charge_json(row)
+
     # --- refunds -------------------------------------------------------------------------
     def refund(self, body: dict) -> tuple[int, dict]:
         key = str(body.get("idempotency_key") or "")
@@ -262,7 +309,9 @@ class Gateway:
                 ).fetchone()
                 return 200, _refund_json(prior)
             conn.execute(
-                f"UPDATE {self.ledger.charges} SET refunded = true WHERE id = %s", [charge["id"]]
+                f"UPDATE {self.ledger.charges} SET refunded = true, updated_at = clock_timestamp() "
+                "WHERE id = %s",
+                [charge["id"]],
             )
             row = conn.execute(
                 f"INSERT INTO {self.ledger.refunds} (id, idempotency_key, charge_id, amount) "
@@ -337,6 +386,14 @@ def make_handler(gateway: Gateway):
                     if self._chaos():
                         return None
                     return self._send(*gateway.lookup(query["idempotency_key"]))
+                if url.path == "/v1/charges" and ("changed_since" in query or "after" in query):
+                    return self._send(
+                        *gateway.list_changes(
+                            query.get("changed_since"),
+                            query.get("after", ""),
+                            int(query.get("limit", "1000")),
+                        )
+                    )
                 if url.path == "/v1/charges":
                     return self._send(
                         *gateway.list_charges(
@@ -367,12 +424,26 @@ def make_handler(gateway: Gateway):
                     return self._send(*gateway.charge(body, attempt))
                 if url.path == "/v1/refunds":
                     return self._send(*gateway.refund(body))
+                if url.path == "/v1/disputes":
+                    return self._send(*gateway.dispute(body))
                 return self._send(404, {"error": "not_found"})
             except Exception as exc:  # noqa: BLE001
                 logger.exception("gateway error")
                 return self._send(500, {"error": "internal", "detail": str(exc)[:200]})
 
     return Handler
+
+
+def default_dsn(environ) -> str:
+    """The ledger beside the shop's own database: ``<its name>_gateway`` on the same server,
+    so a second install (another DATABASE_URL) gets a ledger of its own."""
+    shop = environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/flashsale"
+    if shop.startswith("postgres://"):
+        shop = "postgresql://" + shop.removeprefix("postgres://")
+    info = psycopg.conninfo.conninfo_to_dict(shop)
+    return psycopg.conninfo.make_conninfo(
+        "", **{**info, "dbname": f"{info.get('dbname') or 'flashsale'}_gateway"}
+    )
 
 
 def parse_args(argv=None):
@@ -384,9 +455,8 @@ def parse_args(argv=None):
     parser.add_argument("--name", default=os.environ.get("GATEWAY_NAME", "primary"))
     parser.add_argument(
         "--dsn",
-        default=os.environ.get(
-            "GATEWAY_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/flashsale_gateway"
-        ),
+        default=os.environ.get("GATEWAY_DATABASE_URL") or default_dsn(os.environ),
+        help="the ledger's database (default: DATABASE_URL's server, database <name>_gateway)",
     )
     parser.add_argument(
         "--failure-rate", type=float, default=float(os.environ.get("GATEWAY_FAILURE_RATE", 0))

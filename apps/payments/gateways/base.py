@@ -41,6 +41,22 @@ class ChargeRecord:
     refunded: bool
     metadata: dict
     created_at: str = ""
+    disputed: bool = False  # the card holder's bank took the money back
+
+    @property
+    def kept(self) -> bool:
+        """Money the gateway holds for the merchant: taken, not refunded, not disputed."""
+        return self.status == "succeeded" and not self.refunded and not self.disputed
+
+    @property
+    def merchant_id(self) -> str:
+        return str(self.metadata.get("merchant_id") or "")
+
+
+@dataclass(frozen=True)
+class ChargePage:
+    charges: list[ChargeRecord]
+    next_cursor: str = ""  # "" on the last page
 
 
 class GatewayError(Exception):
@@ -91,7 +107,23 @@ class PaymentGateway(ABC):
 
     @abstractmethod
     def charges_succeeded(self, *, since: str | None = None) -> list[ChargeRecord]:
-        """Successful charges not refunded, oldest first (reconciliation)."""
+        """Successful charges not refunded, oldest first."""
+
+    @abstractmethod
+    def charges_changed(self, *, since: str, cursor: str = "", limit: int = 500) -> ChargePage:
+        """One page of every charge created, refunded or disputed since ``since``, by
+        whoever did it, oldest change first (reconciliation and the payments audit).
+        A provider account may be shared: the page holds other merchants' charges too."""
+
+    def charges_changed_all(self, *, since: str, limit: int = 500):
+        """Every page of charges_changed, one charge at a time."""
+        cursor = ""
+        while True:
+            page = self.charges_changed(since=since, cursor=cursor, limit=limit)
+            yield from page.charges
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
 
 
 @cache

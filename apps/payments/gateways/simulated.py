@@ -10,6 +10,7 @@ from apps.core import tracing
 from apps.core.outgoing import outgoing_headers_add
 
 from .base import (
+    ChargePage,
     ChargeRecord,
     ChargeResult,
     GatewayError,
@@ -28,6 +29,7 @@ def _record(body: dict) -> ChargeRecord:
         refunded=bool(body.get("refunded")),
         metadata=body.get("metadata") or {},
         created_at=body.get("created_at") or "",
+        disputed=bool(body.get("disputed")),
     )
 
 
@@ -120,3 +122,10 @@ class SimulatedGateway(PaymentGateway):
             params["since"] = since
         response = self._call("GET", "/v1/charges", params=params)
         return [_record(c) for c in response.json()["charges"]]
+
+    def charges_changed(self, *, since, cursor="", limit=500) -> ChargePage:
+        params = {"changed_since": since, "limit": str(limit)}
+        if cursor:
+            params["after"] = cursor
+        body = self._call("GET", "/v1/charges", params=params).json()
+        return ChargePage([_record(c) for c in body["charges"]], body.get("next") or "")

@@ -31,10 +31,13 @@ def _phase(name: str, port: int, *extra: str) -> GatewayProcess:
     return process
 
 
-def test_gateway_slowed_to_10s_then_failing_then_back(worker_factory, make_sale, reserve):
+def test_gateway_slowed_to_10s_then_failing_then_back(
+    worker_factory, make_sale, reserve, use_gateways
+):
     n = scaled(10, 60)
     first = GatewayProcess("chaos", "--latency-ms", "10000")
     first.start()
+    use_gateways(first.url)  # this process's jobs and audit use the worker's gateway
     port = first.port
     current = first
     say(f"gateway answers charges after ~10 s (the client gives up after 1 s); {n} shoppers pay")

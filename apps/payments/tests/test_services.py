@@ -18,6 +18,7 @@ from apps.orders.models import Order, OrderStatus
 from apps.orders.services import orders_expire_all_due
 from apps.payments.models import AttemptOutcome, DeadLetter, Payment, PaymentStatus
 from apps.payments.services import (
+    charge_metadata,
     dead_letters_process,
     payment_charge_attempt,
     payment_create,
@@ -244,7 +245,7 @@ def test_payment_succeeded_but_order_update_failed_is_reconciled(
             "amount": str(payment.amount),
             "card": OK,
             "idempotency_key": payment.idempotency_key,
-            "metadata": {"payment_id": str(payment.id)},
+            "metadata": charge_metadata(payment),  # what our worker sends
         },
     ).raise_for_status()
     report = payments_reconcile()

@@ -103,12 +103,13 @@ def test_worker_killed_mid_charge_is_redelivered_and_charges_once(
 
 
 def test_gateway_down_opens_the_circuit_and_payments_settle_after_recovery(
-    worker_factory, make_sale, reserve
+    worker_factory, make_sale, reserve, use_gateways
 ):
     """The gateway is down for a while (8 s here instead of a minute: the breaker's open
     period is 2 s in this test): the circuit opens, payments wait, all settle after."""
     outage = GatewayProcess("outage")
     outage.start()
+    use_gateways(outage.url)  # this process's audit asks the same gateway as the worker
     try:
         sale = make_sale(inventory=10)
         orders = [reserve(sale) for _ in range(8)]
@@ -143,7 +144,7 @@ def test_gateway_down_opens_the_circuit_and_payments_settle_after_recovery(
         outage.stop()
 
 
-def _mix(n: int, worker_factory, make_sale, settings):
+def _mix(n: int, worker_factory, make_sale, settings, use_gateways, gateway):
     """n reservations: 40 % pay, 20 % declined, 10 % time out then pay, 30 % abandon."""
     sale = make_sale(inventory=n, duration=timedelta(hours=2))
     User = get_user_model()
@@ -162,6 +163,7 @@ def _mix(n: int, worker_factory, make_sale, settings):
     random.Random(4).shuffle(kinds)
     card = {"pay": OK, "decline": DECLINED, "timeout": TIMEOUT_TWICE}
     worker_factory()
+    use_gateways(gateway.url)  # this process's jobs and audit use the worker's gateway
     user_of = dict(Order.objects.filter(id__in=orders).values_list("id", "user_id"))
     payment_ids = []
     for order_id, kind in zip(orders, kinds, strict=True):
@@ -195,6 +197,7 @@ def _mix(n: int, worker_factory, make_sale, settings):
     assert by_status == expected
 
 
-def test_mixed_reservations_audit_clean(worker_factory, make_sale, settings):
+def test_mixed_reservations_audit_clean(worker_factory, make_sale, settings, use_gateways, gateway):
     """100 in the suite; scripts/payments_mix_1000.sh runs the same test with 1,000."""
-    _mix(int(os.environ.get("PAYMENT_MIX_SIZE", "100")), worker_factory, make_sale, settings)
+    size = int(os.environ.get("PAYMENT_MIX_SIZE", "100"))
+    _mix(size, worker_factory, make_sale, settings, use_gateways, gateway)
