@@ -56,9 +56,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     def has_refund_permission(self, request):
         return request.user.has_perm("payments.refund_payment")
 
-    @admin.action(
-        description="Refund the selected payments at the gateway", permissions=["refund"]
-    )
+    @admin.action(description="Refund the selected payments at the gateway", permissions=["refund"])
     def refund_at_gateway(self, request, queryset):
         done: dict[str, int] = {}
         for payment in queryset:
