@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Sum
 from django.db.models.query import QuerySet
 
 from .models import HOLDING_STATUSES, Order, OrderStatus
@@ -58,25 +57,3 @@ def orders_of_shopper(*, user_id: int) -> QuerySet[Order]:
 def order_of_shopper(*, user_id: int, order_id: object) -> Order | None:
     """The shopper's own order, or None (someone else's order looks exactly like a missing one)."""
     return orders_of_shopper(user_id=user_id).filter(id=order_id).first()
-
-
-def order_that_matters_in_sale(*, user_id: int, sale_id: object) -> Order | None:
-    """The order a shopper should hear about on a sale's pages: a reservation waiting for
-    payment first, then a purchase, then the latest that ended without one."""
-    orders = list(Order.objects.filter(user_id=user_id, sale_id=sale_id).order_by("-reserved_at"))
-    for wanted in (
-        (OrderStatus.RESERVED,),
-        (OrderStatus.PAID, OrderStatus.FULFILLED),
-    ):
-        for order in orders:
-            if order.status in wanted:
-                return order
-    return orders[0] if orders else None
-
-
-def units_held_in_sale(*, user_id: int, sale_id: object) -> int:
-    """Units the shopper holds in a sale (reserved, paid or fulfilled): what the limit counts."""
-    held = Order.objects.filter(
-        user_id=user_id, sale_id=sale_id, status__in=HOLDING_STATUSES
-    ).aggregate(units=Sum("quantity"))["units"]
-    return int(held or 0)

@@ -3,6 +3,8 @@ per-shopper JSON that the shared, cached sale page and the queue page ask for.""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
@@ -14,13 +16,8 @@ from apps.core.redis import RedisError
 from apps.sales.selectors import sale_snapshot
 from apps.waiting_room.services import waiting_room_position
 
-from .models import Order, OrderStatus
-from .selectors import (
-    order_of_shopper,
-    order_that_matters_in_sale,
-    orders_of_shopper,
-    units_held_in_sale,
-)
+from .models import OrderStatus
+from .selectors import order_of_shopper, orders_of_shopper, shopper_sale_orders
 
 
 @require_GET
@@ -41,21 +38,24 @@ def order_detail_view(request, order_id):
     return render(request, "orders/detail.html", {"order": order, "sale": order.sale})
 
 
-def _ms(value) -> int | None:
-    return None if value is None else int(value.timestamp() * 1000)
-
-
-def _order_body(order: Order) -> dict:
+def _order_body(summary: dict) -> dict:
+    """The order a sale's pages should name (from shopper_sale_orders), as their JS reads it:
+    links relative to this site, the reservation's end in epoch milliseconds."""
+    status = summary["status"].upper()
+    expires = summary["reservation_expires_at"]
+    order_url = f"/orders/{summary['order_id']}/"
     return {
-        "id": str(order.id),
-        "status": order.status,
-        "status_label": order.get_status_display(),
-        "quantity": order.quantity,
-        "amount": str(order.amount),
-        "currency": order.currency,
-        "url": f"/orders/{order.id}/",
-        "pay_url": f"/orders/{order.id}/pay/" if order.status == OrderStatus.RESERVED else None,
-        "reserved_until_ms": _ms(order.reserved_until),
+        "id": summary["order_id"],
+        "status": status,
+        "status_label": OrderStatus(status).label,
+        "quantity": summary["quantity"],
+        "url": order_url,
+        "pay_url": order_url + "pay/" if summary["payment_url"] else None,
+        "reserved_until_ms": (
+            int(datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp() * 1000)
+            if expires
+            else None
+        ),
     }
 
 
@@ -80,15 +80,16 @@ def sale_shopper_state_view(request, sale_id):
         return JsonResponse({"error": "not_found", "detail": "No such sale."}, status=404)
     if not request.user.is_authenticated:
         return JsonResponse({"signed_in": False, "order": None, "at_limit": False})
-    order = order_that_matters_in_sale(user_id=request.user.id, sale_id=sale.id)
-    held = units_held_in_sale(user_id=request.user.id, sale_id=sale.id)
+    orders = shopper_sale_orders(
+        sale_id=sale.id, user_id=request.user.id, max_per_user=sale.max_per_user
+    )
     return JsonResponse(
         {
             "signed_in": True,
-            "order": None if order is None else _order_body(order),
-            "units_held": held,
+            "order": _order_body(orders["order"]) if orders["order"] else None,
+            "units_held": orders["units_held"],
             "max_per_user": sale.max_per_user,
-            "at_limit": held >= sale.max_per_user,
+            "at_limit": not orders["can_queue"],
             "in_queue": _in_queue(sale, request.user.id),
         }
     )
