@@ -51,6 +51,7 @@ class SaleSnapshot:
     description: str = ""
     image_url: str = ""
     list_price: str | None = None
+    max_active_shoppers: int = 0  # 0 in snapshots cached before it was added: no floor
 
     @property
     def is_open_for_orders(self) -> bool:
@@ -103,6 +104,7 @@ def snapshot_from_sale(sale: FlashSale) -> SaleSnapshot:
         pre_queue_minutes=sale.pre_queue_minutes,
         admission_rate=sale.admission_rate,
         admission_token_seconds=sale.admission_token_seconds,
+        max_active_shoppers=sale.max_active_shoppers,
         description=sale.product.description,
         image_url=sale.product.image_url,
         list_price=None if sale.product.list_price is None else str(sale.product.list_price),

@@ -135,7 +135,9 @@ def tick(
     starts_ms: int,
     closed: bool,
     longest_gap_ms: int = 1000,
+    now_ms: int | None = None,
 ) -> Tick:
+    """``now_ms`` drives the clock in tests; by default the script reads Redis's TIME."""
     inventory = sale_keys(keys.sale_id)
     reply = lua_script(LUA / "tick.lua")(
         keys=[
@@ -159,6 +161,7 @@ def tick(
             starts_ms,
             "1" if closed else "0",
             longest_gap_ms,
+            "" if now_ms is None else now_ms,
         ],
     )
     free = int(reply[3])

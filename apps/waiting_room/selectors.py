@@ -9,6 +9,7 @@ from apps.inventory.keys import sale_keys
 from apps.sales.models import SaleStatus
 from apps.sales.selectors import SaleSnapshot
 
+from .estimates import estimate_rate
 from .keys import room_keys
 
 
@@ -39,9 +40,15 @@ def room_now_serving(sale: SaleSnapshot) -> dict:
     phase = sale_live_phase(sale, units_left=units_left)
     return {
         "now_serving": int(sm or 0) + int(sb or 0),
-        "admission_rate": round(measured, 1)
-        if measured and phase == "live"
-        else sale.admission_rate,
+        "admission_rate": round(
+            estimate_rate(
+                measured_rate=measured if phase == "live" else None,
+                rate=sale.admission_rate,
+                max_active=sale.max_active_shoppers,
+                admission_seconds=sale.admission_token_seconds,
+            ),
+            1,
+        ),
         "status": phase,
         "units_left": units_left,
     }

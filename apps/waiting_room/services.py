@@ -37,6 +37,7 @@ from apps.sales.models import FlashSale, SaleStatus
 from apps.sales.selectors import SaleSnapshot
 
 from . import redis_scripts
+from .estimates import estimate_rate, wait_seconds
 from .keys import room_keys
 from .redis_scripts import Place, Tick
 from .tokens import admission_token_issue
@@ -79,15 +80,17 @@ def _opens_ms(sale: SaleSnapshot) -> int:
 def estimated_wait_seconds(
     *, sale: SaleSnapshot, position: int, measured_rate: float | None
 ) -> int:
-    """From the release rate the releaser measured; before the start (nothing measured yet)
-    the wait until the start plus the queue ahead at the sale's configured rate."""
-    if position <= 0:
-        return 0
-    now_ms = time.time() * 1000
-    if now_ms < sale.starts_ms or not measured_rate:
-        rate = measured_rate or sale.admission_rate
-        return int(max(0.0, (sale.starts_ms - now_ms) / 1000) + position / max(rate, 0.001)) + 1
-    return int(position / measured_rate) + 1
+    """From the admission rate the releaser measured, kept within its bounds (estimates.py);
+    before the start the wait until the start plus the queue ahead at the configured rate."""
+    until_start = (sale.starts_ms - time.time() * 1000) / 1000
+    return wait_seconds(
+        position=position,
+        measured_rate=None if until_start > 0 else measured_rate,
+        rate=sale.admission_rate,
+        max_active=sale.max_active_shoppers,
+        admission_seconds=sale.admission_token_seconds,
+        until_start_seconds=until_start,
+    )
 
 
 def _body(sale: SaleSnapshot, place: Place) -> dict:
@@ -325,8 +328,14 @@ def sale_message(room: RoomSettings, tick: Tick) -> dict:
         "phase": phase,
         "now_serving": tick.now_serving,
         "units_left": tick.units_left,
-        "admission_rate": round(tick.measured_rate, 1)
-        if tick.measured_rate is not None
-        else room.admission_rate,
+        "admission_rate": round(
+            estimate_rate(
+                measured_rate=tick.measured_rate,
+                rate=room.admission_rate,
+                max_active=room.max_active_shoppers,
+                admission_seconds=room.admission_ms / 1000,
+            ),
+            1,
+        ),
         "waiting": tick.waiting,
     }

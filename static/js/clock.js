@@ -53,6 +53,15 @@
     return "about " + hours + " h " + (minutes % 60) + " min";
   }
 
+  // The wait to show, given the one shown now and a new estimate: a change within 15 % keeps
+  // the shown figure, so the text does not flicker between two neighbouring values as the
+  // estimate wobbles; under a minute, or a bigger change, shows the new one at once.
+  function steadyWait(shown, next) {
+    if (next == null || !isFinite(next)) return shown == null ? next : shown;
+    if (shown == null || !isFinite(shown) || next < 60 || shown < 60) return next;
+    return Math.abs(next - shown) <= 0.15 * shown ? shown : next;
+  }
+
   // Every [data-countdown] on the page: "Starts in", "Live now", "Ended".
   function renderCountdowns() {
     // Until the offset is measured the device's clock could be hours off: keep the
@@ -102,6 +111,7 @@
     onTick: onTick,
     formatDuration: formatDuration,
     formatWait: formatWait,
+    steadyWait: steadyWait,
     render: renderCountdowns,
   };
 })();

@@ -28,6 +28,9 @@
     rate: Number(d.admissionRate) || 1,
     unitsLeft: null,
     firstPosition: null,
+    serverEta: null, // the server's estimate (seconds) and when it came, for a place
+    serverEtaAt: 0, // without a rank yet (drawn at the start)
+    shownEta: null,
     admission: null, // {token, expiresMs}
     askingPosition: false,
     nextPositionAskMs: 0,
@@ -202,8 +205,12 @@
       // Ready, but the admission was already handed out (another tab or device).
       return fail("It is your turn, and your admission was opened in another tab or window: buy there. It expires in a couple of minutes if unused.");
     }
+    if (body.estimated_wait_seconds != null) {
+      q.serverEta = Number(body.estimated_wait_seconds);
+      q.serverEtaAt = Drop.now();
+    }
     if (q.state !== "waiting") show("waiting");
-    renderWaiting(body.estimated_wait_seconds);
+    renderWaiting();
     follow();
   }
 
@@ -224,7 +231,20 @@
     return Math.max(0, q.rank - q.nowServing);
   }
 
-  function renderWaiting(serverEta) {
+  // The estimate: with a rank, the place ahead at the sale's admission rate (the server's
+  // smoothed, bounded figure) plus the time until the start; without one yet, the server's
+  // last estimate counting down. Either way shown through Drop.steadyWait, so the text does
+  // not flicker between neighbouring values.
+  function currentWait(t, pos) {
+    if (pos != null) {
+      var eta = pos / Math.max(q.rate, 0.001);
+      return t < starts ? eta + (starts - t) / 1000 : eta;
+    }
+    if (q.serverEta != null) return Math.max(0, q.serverEta - (t - q.serverEtaAt) / 1000);
+    return t < starts ? (starts - t) / 1000 : null;
+  }
+
+  function renderWaiting() {
     if (q.state !== "waiting") return;
     var t = Drop.now();
     var pos = position();
@@ -232,8 +252,8 @@
     figure.textContent =
       q.rank == null ? (t < starts ? "Drawn at the start" : "…") : pos === 0 ? "You're next" : pos.toLocaleString();
     figure.classList.toggle("figure-text", q.rank == null || pos === 0);
-    var eta = pos == null ? serverEta : pos / Math.max(q.rate, 1);
-    if (t < starts) eta = (eta || 0) + (starts - t) / 1000;
+    q.shownEta = Drop.steadyWait(q.shownEta, currentWait(t, pos));
+    var eta = q.shownEta;
     $("[data-eta]").textContent = pos === 0 ? "any moment now" : Drop.formatWait(eta);
     $("[data-starts-in]").textContent = t < starts ? "in " + Drop.formatDuration(starts - t) : "started";
     $("[data-before-start-note]").hidden = t >= starts;
@@ -521,7 +541,9 @@
   });
 
   $("[data-buy-form]").addEventListener("submit", buy);
-  $("[data-rejoin]").addEventListener("click", function () { q.rank = null; q.firstPosition = null; join(); });
+  $("[data-rejoin]").addEventListener("click", function () {
+    q.rank = null; q.firstPosition = null; q.serverEta = null; q.shownEta = null; join();
+  });
   $("[data-retry]").addEventListener("click", function () {
     if (q.admission) { show("admitted"); return; }
     join();

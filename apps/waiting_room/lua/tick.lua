@@ -4,11 +4,16 @@
 --       7 batch deadlines (zset id -> ms), 8 live claims (zset), 9 free units, 10 primed
 -- ARGV: 1 rate per second, 2 max active, 3 units held by reservations that may expire,
 --       4 admission factor x100, 5 admission window ms, 6 starts ms, 7 closed (0/1),
---       8 longest gap credited (ms)
+--       8 longest gap credited (ms), 9 now (ms; empty = Redis's own clock, tests drive it)
 -- Returns {now_serving, admitted now, active, units left (-1 unknown), waiting,
 --          measured rate x1000, phase}
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now
+if ARGV[9] ~= nil and ARGV[9] ~= '' then
+  now = tonumber(ARGV[9])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local S = KEYS[1]
 
 local function num(field)
@@ -117,20 +122,41 @@ if k > 0 then
   active = active + k
 end
 
--- The measured release rate (admitted per second, smoothed) feeds the wait estimates.
+-- The admission rate the wait estimates use (per second; see estimates.py). Measured only
+-- over the time someone was left waiting: an empty queue says nothing about the pace,
+-- while a room held up by admitted shoppers who have not bought yet does. Smoothed (time
+-- constant 20 s, at most 5 % a second) and kept between the floor (every admitted slot
+-- frees within one admission window: max active / window) and the configured rate.
+local configured = tonumber(ARGV[1])
+local floor = tonumber(ARGV[2]) * 1000 / tonumber(ARGV[5])
+if floor > configured then floor = configured end
 local rate = tonumber(redis.call('HGET', S, 'rate') or '-1')
-local rate_ms = tonumber(redis.call('HGET', S, 'rate_ms') or tostring(now))
-local rate_n = num('rate_n') + k
+local rate_t = num('rate_t')
+local rate_n = num('rate_n')
 if phase ~= 'live' then
-  rate_ms = now
+  rate_t = 0
   rate_n = 0
-elseif now - rate_ms >= 1000 then
-  local measured = rate_n * 1000 / (now - rate_ms)
-  if rate < 0 then rate = measured else rate = 0.5 * rate + 0.5 * measured end
-  rate_ms = now
+elseif waiting - k > 0 then
+  rate_t = rate_t + elapsed
+  rate_n = rate_n + k
+end
+if rate_t >= 1000 then
+  local target = rate_n * 1000 / rate_t
+  if target > configured then target = configured end
+  if rate < 0 or rate ~= rate then rate = configured end
+  local smoothed = rate + (1 - math.exp(-rate_t / 20000)) * (target - rate)
+  local step = 0.05 * rate_t / 1000
+  if smoothed < rate * (1 - step) then smoothed = rate * (1 - step) end
+  if smoothed > rate * (1 + step) then smoothed = rate * (1 + step) end
+  rate = smoothed
+  rate_t = 0
   rate_n = 0
+end
+if rate >= 0 then
+  if rate < floor then rate = floor end
+  if rate > configured then rate = configured end
 end
 
 redis.call('HSET', S, 'sm', sm, 'sb', sb, 'active', active, 'carry', carry, 'last', now,
-  'rate', tostring(rate), 'rate_ms', rate_ms, 'rate_n', rate_n, 'phase', phase)
+  'rate', tostring(rate), 'rate_t', rate_t, 'rate_n', rate_n, 'phase', phase)
 return {sm + sb, k, active, free, waiting - k, tostring(math.floor(rate * 1000)), phase}
