@@ -160,6 +160,9 @@ def test_shop_and_admin_pages_desktop_and_phone(
     reserved = _reserve(reserved_sale, grace, "r")
     gone_sale = make_sale(title="Gone jacket", inventory=1, pow_difficulty=8)
     _reserve(gone_sale, other, "g")
+    declined_sale = make_sale(title="Declined hat", inventory=5)
+    declined = _reserve(declined_sale, grace, "d")
+    order_transition(order_id=declined.id, from_status="RESERVED", to_status="CANCELLED")
     ended_sale = make_sale(
         title="Over scarf", starts_in=-timedelta(hours=2), duration=timedelta(hours=1)
     )
@@ -236,6 +239,14 @@ def test_shop_and_admin_pages_desktop_and_phone(
         s.goto(f"/sales/{reserved_sale.id}/queue/")
         s.page.locator('[data-queue][data-state="reserved"]').wait_for()
         s.check("11-queue-reserved")
+        if s is desktop:
+            # Bought: the queue page says so instead of queueing again.
+            s.goto(f"/sales/{paid_sale.id}/queue/")
+            s.page.locator('[data-queue][data-state="bought"]').wait_for()
+            # An order that ended unpaid: told so, and free to join again.
+            s.goto(f"/sales/{declined_sale.id}/")
+            s.page.get_by_text(re.compile("ended without a purchase")).wait_for()
+            assert s.page.get_by_role("link", name="Join the waiting room").is_visible()
         s.goto("/orders/")
         s.page.get_by_role("heading", name="My orders").wait_for()
         s.page.locator(f'[data-order-row] a[href="/orders/{reserved.id}/pay/"]').wait_for()
