@@ -27,6 +27,33 @@ def error_response(error: ApplicationError) -> HttpResponse:
     return response
 
 
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+def idempotency_key_header(request, *, required: bool) -> str | None:
+    """The X-Idempotency-Key header: 1-255 printable ASCII characters, else 400
+    ``invalid_idempotency_key``; absent or blank is ``missing_idempotency_key`` when required,
+    None otherwise. Only ASCII blanks are trimmed: str.strip() would eat a non-ASCII key
+    (U+00A0, U+0085) whole and call it missing."""
+    from .errors import BadRequest
+
+    raw = request.headers.get("X-Idempotency-Key")
+    key = (raw or "").strip(" \t")
+    if not key:  # absent or blank
+        if required:
+            raise BadRequest(
+                "Send an X-Idempotency-Key header (one per attempt).",
+                code="missing_idempotency_key",
+            )
+        return None
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise BadRequest(
+            f"X-Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters.",
+            code="invalid_idempotency_key",
+        )
+    return key
+
+
 def require_method(request, *allowed: str) -> None:
     """A 405 naming the allowed methods (in the Allow header too) for any other method."""
     if request.method not in allowed:

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from apps.core.accounts import AccountInactive
 from apps.core.authentication import bearer_token
 from apps.core.errors import ApplicationError, BadRequest, Forbidden, NotAuthenticated, NotFound
-from apps.core.http import error_response, json_response, require_method
+from apps.core.http import error_response, idempotency_key_header, json_response, require_method
 from apps.core.parsers import request_json_object
 from apps.core.schema import error_responses, openapi
 from apps.core.tokens import AUDIENCE_SHOPPER, TokenAccountInactive, TokenInvalid, token_decode
@@ -28,7 +28,6 @@ from .services import order_reserve
 from .services.purchase import sold_out_refusal
 
 MAX_QUANTITY = 1000
-MAX_KEY_LENGTH = 255
 
 
 def purchase_input(body: dict) -> tuple[int, str | None]:
@@ -50,21 +49,7 @@ def purchase_input(body: dict) -> tuple[int, str | None]:
 
 
 def idempotency_key_from(request) -> str:
-    raw = request.headers.get("X-Idempotency-Key")
-    if raw is None or not raw.strip(" \t"):
-        raise BadRequest(
-            "Send an X-Idempotency-Key header (one per purchase attempt).",
-            code="missing_idempotency_key",
-        )
-    # Only ASCII blanks are trimmed: str.strip() would also eat a non-ASCII key (U+00A0,
-    # U+0085) whole and call it missing.
-    key = raw.strip(" \t")
-    if len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
-        raise BadRequest(
-            f"X-Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable ASCII characters.",
-            code="invalid_idempotency_key",
-        )
-    return key
+    return idempotency_key_header(request, required=True)
 
 
 class NotAdmitted(Forbidden):

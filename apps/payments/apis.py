@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import NotAuthenticated, NotFound
+from apps.core.http import idempotency_key_header
 from apps.core.schema import error_responses
 from apps.core.serializers import StrictInputSerializer
 
@@ -40,7 +41,9 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     required=False,
-    description="Optional: one per payment attempt (default: one per card).",
+    description="Optional: one per payment attempt (default: one per card); 1-255 printable "
+    "ASCII characters.",
+    pattern="^[ -~]*[!-~][ -~]*$",
 )
 
 
@@ -84,7 +87,7 @@ class OrderPayApi(APIView):
             order_id=order_id,
             user_id=user_id,
             card_number=data.validated_data["card_number"],
-            client_key=request.headers.get("X-Idempotency-Key", ""),
+            client_key=idempotency_key_header(request, required=False) or "",
         )
         return Response(
             {

@@ -151,3 +151,18 @@ def test_the_docs_page_loads_only_our_own_assets(client, settings):
     # The policy the browser enforces allows nothing from elsewhere either.
     policy = response["Content-Security-Policy"]
     assert "http" not in policy, policy
+
+
+@pytest.mark.parametrize("key", ["é", "k\u00a0", "\x85", "k" * 256])
+def test_pay_refuses_a_malformed_idempotency_key(client, shopper, key):
+    """The same rule as the purchase: a key is 1-255 printable ASCII characters, never cut
+    short (two long keys sharing 255 characters were one payment) nor called missing."""
+    response = client.post(
+        f"/api/v1/orders/{uuid.uuid4()}/pay",
+        {"card_number": "4242424242424242"},
+        content_type="application/json",
+        HTTP_X_IDEMPOTENCY_KEY=key,
+        **bearer(shopper),
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_idempotency_key"
