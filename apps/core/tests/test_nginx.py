@@ -14,8 +14,6 @@ import pytest
 from apps.core.nginx_server import Nginx
 from apps.protection.tests.servers import AppServer
 
-pytestmark = pytest.mark.django_db
-
 IDLE_SOCKETS = 200
 BACKPRESSURE = 64  # the Procfile's, per worker
 
@@ -41,7 +39,7 @@ def _closed_by_server(sock: socket.socket) -> bool:
         return True
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def granian():
     server = AppServer(
         extra_args=(
