@@ -35,6 +35,18 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the supervisor dies, however it dies (SIGKILL,
+    a closed terminal), so no process outlives the demo (Linux only; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def read_procfile(path: Path) -> dict[str, str]:
     processes = {}
     for line in path.read_text().splitlines():
@@ -66,6 +78,7 @@ class Child:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: Ctrl-C reaches us, not it
+            preexec_fn=_die_with_parent,
         )
         log.close()
         self.started_at = time.monotonic()
@@ -142,8 +155,9 @@ class Supervisor:
         self.stopping = True
 
     def run(self) -> int:
-        signal.signal(signal.SIGINT, self.on_signal)
-        signal.signal(signal.SIGTERM, self.on_signal)
+        # Ctrl-C, a stop request, or the terminal closing: stop everything.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self.on_signal)
         terminal = take_terminal()
         try:
             return self._run()

@@ -91,3 +91,29 @@ def test_a_crashed_process_is_restarted_and_ctrl_c_stops_all_and_exits_0(tmp_pat
     assert supervisor.returncode == 0, output
     assert "releaser was killed by SIGKILL; restarting" in output
     _wait_for(lambda: not _alive(restarted) and not _alive(worker), 10)
+
+
+def test_no_process_outlives_a_killed_supervisor(tmp_path):
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(f"web: {CHILD} {tmp_path}/web.pid\n")
+    supervisor = subprocess.Popen(
+        [
+            sys.executable,
+            "scripts/supervise.py",
+            "--procfile",
+            procfile,
+            "--log-dir",
+            tmp_path / "log",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    web = _wait_for(lambda: _pid(tmp_path / "web.pid"))
+    try:
+        supervisor.kill()  # no chance to clean up (as when its terminal is closed)
+        supervisor.wait()
+        _wait_for(lambda: not _alive(web), 10)
+    finally:
+        if _alive(web):
+            os.kill(web, signal.SIGKILL)
