@@ -176,3 +176,30 @@ def test_a_lost_set_is_rebuilt_from_postgres(
     redis_client.delete(accounts.INACTIVE, accounts.VERSION)  # Redis lost it
     accounts.inactive_accounts_restore()
     assert_inactive(join(client, sale, bearer(shopper)))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deactivated_shoppers_websocket_is_refused(make_sale, shopper):
+    """The live queue socket with the token of a deactivated shopper closes with 4401."""
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+
+    from flashsale.asgi import application
+
+    sale = make_sale(**ROOM)
+    token = bearer(shopper)["HTTP_AUTHORIZATION"].split()[1]
+
+    async def connect():
+        communicator = WebsocketCommunicator(
+            application,
+            f"/ws/sales/{sale.id}/?token={token}",
+            headers=[(b"origin", b"http://127.0.0.1:8000")],
+        )
+        connected, code = await communicator.connect()
+        if connected:
+            await communicator.disconnect()
+        return connected, code
+
+    assert async_to_sync(connect)()[0] is True
+    accounts.users_set_active(user_ids=[shopper.id], active=False)  # commits here
+    assert async_to_sync(connect)() == (False, 4401)
