@@ -93,7 +93,7 @@ def prepare(env: dict[str, str]) -> tuple[str, str]:
         "u, _ = U.objects.get_or_create(username='fleet-bench');"
         "v, _ = U.objects.get_or_create(username='fleet-bench-2');"
         f"order_reserve(sale=sale_snapshot('{sale_id}'), user_id=v.id, quantity=1,"
-        " idempotency_key='fleet-sellout');"
+        f" idempotency_key='fleet-sellout-{sale_id}');"
         f"print(admission_token_issue(user_id=u.id, sale_id='{sale_id}',"
         " lifetime_seconds=7200)[0])"
     )
@@ -135,7 +135,10 @@ def bench(args) -> None:
     sale_id, token = prepare(env)
     rows = []
     for nodes in [int(n) for n in args.bench.split(",")]:
-        fleet = fleet_start(env=env, web_nodes=nodes, ws_nodes=1, threads=args.threads)
+        # One address sends everything: the per-address limits would only measure themselves.
+        fleet = fleet_start(
+            env=env, web_nodes=nodes, ws_nodes=1, threads=args.threads, per_address_limits=False
+        )
         try:
             wrk(f"{fleet.url}/api/v1/flash_sales/", duration=2, connections=16)  # warm up
             listing = wrk(

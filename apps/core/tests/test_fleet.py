@@ -5,11 +5,13 @@ config (docs/nginx.conf) with the upstreams listing the nodes."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +24,7 @@ from apps.core.tokens import shopper_token_issue
 from conftest import admitted
 
 pytestmark = [pytest.mark.fleet, pytest.mark.django_db(transaction=True)]
+ORIGIN = "http://127.0.0.1:8000"
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +117,7 @@ def _socket(port: int, sale, user) -> websocket.WebSocket:
     return websocket.create_connection(
         f"ws://127.0.0.1:{port}/ws/sales/{sale.id}/?token={token}",
         timeout=10,
-        origin="http://127.0.0.1:8000",
+        origin=ORIGIN,
     )
 
 
@@ -159,3 +162,56 @@ def test_an_admission_reaches_a_shopper_on_another_ws_node(fleet, make_sale, mak
     finally:
         for sock in sockets.values():
             sock.close()
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise LookupError(pid)
+
+
+WS_CONNECTIONS = int(os.environ.get("WS_CONNECTIONS", "100"))
+
+
+def test_one_ws_node_holds_many_watchers_and_fans_out_to_all(fleet, make_sale):
+    """WS_CONNECTIONS watchers (100 here; scripts/ws_capacity runs thousands) on one ws node:
+    one message published through the channel layer reaches every one. Prints the node's
+    memory per connection and the fan-out time."""
+    from apps.waiting_room.services import sale_broadcast, sale_message
+    from apps.waiting_room.tests.helpers import PRE_QUEUE, room, tick
+
+    sale = make_sale(inventory=10, **PRE_QUEUE)
+    port = list(fleet.ws)[0]
+    pid = fleet.ws[port].pid
+    before = _rss_kb(pid)
+    sockets = []
+    try:
+        started = time.monotonic()
+        for _ in range(WS_CONNECTIONS):
+            sock = websocket.create_connection(
+                f"ws://127.0.0.1:{port}/ws/sales/{sale.id}/", timeout=30, origin=ORIGIN
+            )
+            assert json.loads(sock.recv())["type"] == "sale"
+            sockets.append(sock)
+        connect_seconds = time.monotonic() - started
+        held = _rss_kb(pid)
+        sale_room = room(sale)
+        message = sale_message(sale_room, tick(sale_room)) | {"units_left": 3}
+        sent_at = time.monotonic()
+        assert sale_broadcast(sale_id=sale.id, message=message, force=True)
+        for sock in sockets:
+            while True:
+                received = json.loads(sock.recv())
+                if received.get("units_left") == 3:
+                    break
+        fan_out = time.monotonic() - sent_at
+    finally:
+        for sock in sockets:
+            sock.close()
+    print(
+        f"\nws node: {WS_CONNECTIONS} watchers connected in {connect_seconds:.1f} s; "
+        f"RSS {before / 1024:.0f} → {held / 1024:.0f} MiB "
+        f"({(held - before) / WS_CONNECTIONS:.0f} KiB per connection); one publish reached all "
+        f"in {fan_out * 1000:.0f} ms"
+    )
