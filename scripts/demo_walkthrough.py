@@ -162,14 +162,16 @@ def refund_at_gateway(browser, base: str, gateway_url: str, sale_id: str, userna
     """Refund a shopper's paid order at the gateway, behind the shop's back; run the
     reconciliation the beat runs every minute (the walk does not wait for it); the order page
     must then say Refunded. Returns the order's status as the page shows it."""
-    found = manage(
+    out = manage(
         "shell",
         "-c",
         "from apps.payments.models import Payment\n"
         f"p = Payment.objects.filter(order__sale_id='{sale_id}', "
         f"order__user__username='{username}', status='SUCCEEDED').first()\n"
-        "print(p.order_id, p.gateway_charge_id) if p else print()",
-    ).split()
+        "print('PAID', p.order_id, p.gateway_charge_id) if p else None",
+    )
+    # (the shell may print a banner line of its own first)
+    found = next((line.split()[1:] for line in out.splitlines() if line.startswith("PAID ")), [])
     if len(found) != 2:
         return "no paid order to refund"
     order_id, charge_id = found
