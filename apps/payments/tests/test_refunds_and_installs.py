@@ -9,7 +9,9 @@ import os
 import secrets
 import subprocess
 import sys
+import uuid
 
+import httpx
 import psycopg
 import pytest
 from django.conf import settings
@@ -218,3 +220,28 @@ def test_a_refund_or_dispute_made_at_the_gateway_reaches_the_order(
     call_command("audit_payments")  # raises CommandError when the money does not add up
     # A second reconciliation has nothing left to do.
     assert payments_reconcile().actions == {}
+
+
+def test_a_charge_with_our_merchant_id_but_no_payment_is_reported_never_refunded(
+    pay_settings, use_gateways, own_ledger
+):
+    """E.g. the database was restored from a backup older than the charge: the money may be
+    ours, but no payment proves it, so an operator decides; nothing refunds it."""
+    use_gateways(own_ledger.url)
+    key = f"order-{uuid.uuid4()}-0123456789abcdef"
+    httpx.post(
+        own_ledger.url + "/v1/charges",
+        json={
+            "amount": "10.00",
+            "card": OK,
+            "idempotency_key": key,
+            "metadata": {"merchant_id": settings.PAYMENT_MERCHANT_ID, "payment_key": key},
+        },
+        timeout=5,
+    ).raise_for_status()
+    report = payments_reconcile()
+    assert report.actions == {} and len(report.unmatched_charges) == 1
+    assert own_ledger.charge_of(key)["refunded"] is False
+    audit = payments_audit()
+    assert not audit.clean
+    assert "carry our merchant id but no payment of ours" in " ".join(audit.problems)
