@@ -16,6 +16,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     allow_header_conformance,
     content_type_conformance,
+    ignored_auth,
     missing_required_header,
     negative_data_rejection,
     response_headers_conformance,
@@ -36,6 +37,7 @@ CHECKS = [
     allow_header_conformance,
     negative_data_rejection,
     missing_required_header,
+    ignored_auth,
 ]
 EXAMPLES = int(os.environ.get("SCHEMA_FUZZ_EXAMPLES", "6"))
 
