@@ -3,8 +3,8 @@ from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic.base import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
+from apps.core.docs import DocsView, SchemaView
 from apps.protection.health import healthz, readyz
 
 urlpatterns = [
@@ -14,12 +14,8 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("", include("apps.operations.urls")),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path(
-        "api/docs/",
-        SpectacularRedocView.as_view(url_name="schema", template_name="api/docs.html"),
-        name="api-docs",
-    ),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", DocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("apps.core.urls")),
     path("api/v1/", include("apps.sales.urls")),
     path("api/v1/", include("apps.orders.urls")),

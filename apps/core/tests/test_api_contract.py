@@ -166,3 +166,18 @@ def test_pay_refuses_a_malformed_idempotency_key(client, shopper, key):
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_idempotency_key"
+
+
+@pytest.mark.parametrize(
+    "method, path, status",
+    [
+        ("delete", "/api/schema/", 405),
+        ("post", "/api/docs/", 405),
+        ("get", "/api/schema/?format=nope", 404),
+    ],
+)
+def test_the_schema_and_docs_views_refuse_in_json_too(client, method, path, status):
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert {"error", "detail"} <= set(response.json())
