@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # the API docs' Redoc, served by us (no CDN)
     "channels",
     "django_celery_beat",
+    "django_ratelimit",
     "apps.core",
     "apps.accounts",
     "apps.sales",
@@ -247,6 +248,11 @@ CELERY_BEAT_SCHEDULE["warm-sale-cache"] = {"task": "sales.cache_warm", "schedule
 # windows live in the Redis of this cache (apps/protection/ratelimits.py).
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 RATELIMIT_USE_CACHE = "default"
+# django-ratelimit (the forms that send email: sign-up, password reset) reads the client address
+# the way the protection middleware does, behind TRUSTED_PROXY_COUNT proxies.
+RATELIMIT_IP_META_KEY = "apps.protection.services.client_ip"
+EMAIL_FORM_RATE_PER_IP = env("EMAIL_FORM_RATE_PER_IP", default="10/h")
+EMAIL_FORM_RATE_PER_EMAIL = env("EMAIL_FORM_RATE_PER_EMAIL", default="3/h")
 # Per endpoint group: "user" and "ip" rates ("10/s", "20/m", "3/2h"), each a sliding window
 # of that length; the first matching rule applies. RATE_LIMITS_JSON (a JSON object)
 # overrides rates by group, e.g. '{"challenge": {"ip": "3/m"}}'.

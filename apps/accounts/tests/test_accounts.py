@@ -78,3 +78,41 @@ def test_login_page_says_why(client, make_sale):
     assert "Create an account" in html and "Forgot your password?" in html
     html = client.get("/accounts/login/?next=/orders/").content.decode()
     assert "Sign in to see your orders." in html
+
+
+def test_password_reset_mails_are_limited_per_email_and_per_address(client):
+    get_user_model().objects.create_user("target", "target@example.com", "old password 1")
+    statuses = [
+        client.post("/accounts/password_reset/", {"email": "target@example.com"}).status_code
+        for _ in range(5)
+    ]
+    assert statuses == [302, 302, 302, 429, 429]
+    assert len(mail.outbox) == 3  # a stranger cannot flood someone's inbox
+    refused = client.post("/accounts/password_reset/", {"email": "target@example.com"})
+    assert refused["Retry-After"] == "3600"
+    assert "Too many password reset requests" in refused.content.decode()
+    # Other emails from the same client: the per-client limit (10 an hour, refused tries
+    # included) ends the run after the sixth and above.
+    others = [
+        client.post("/accounts/password_reset/", {"email": f"x{i}@example.com"}).status_code
+        for i in range(6)
+    ]
+    assert others == [302, 302, 302, 302, 429, 429]
+
+
+def test_sign_ups_are_limited_per_address(client, django_capture_on_commit_callbacks):
+    statuses = []
+    for i in range(11):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                "/accounts/signup/",
+                {
+                    "username": f"newbie{i}",
+                    "email": f"newbie{i}@example.com",
+                    "password1": "a long enough passphrase",
+                    "password2": "a long enough passphrase",
+                },
+            )
+        statuses.append(response.status_code)
+    assert statuses[:10] == [200] * 10 and statuses[10] == 429
+    assert len(mail.outbox) == 10
