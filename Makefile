@@ -42,6 +42,7 @@ demo: migrate
 # then; the banner says how long is left.
 run: demo
 	@$(DEMO_ENV) $(PY) scripts/supervise.py --procfile Procfile --log-dir var/log \
+		--metrics-dir var/metrics \
 		$(if $(VERBOSE),--verbose,) \
 		--ready-url http://127.0.0.1:$(WEB_PORT)/healthz \
 		--when-ready "LOG_LEVEL=WARNING $(PY) manage.py seed_demo --banner"

@@ -10,6 +10,7 @@ SIGKILL after ``--grace`` seconds, and exits 0.
 
     scripts/supervise.py [--procfile Procfile] [--only web,worker] [--verbose]
                          [--ready-url http://127.0.0.1:8000/healthz] [--when-ready CMD]
+                         [--metrics-dir var/metrics]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -223,7 +225,17 @@ def main() -> int:
     parser.add_argument("--ready-url", default="")
     parser.add_argument("--when-ready", default="", help="shell command run once ready")
     parser.add_argument("--grace", type=float, default=10.0)
+    parser.add_argument(
+        "--metrics-dir",
+        default="",
+        help="PROMETHEUS_MULTIPROC_DIR for every process, emptied at start (/metrics adds it up)",
+    )
     args = parser.parse_args()
+    if args.metrics_dir:
+        metrics_dir = Path(args.metrics_dir)
+        shutil.rmtree(metrics_dir, ignore_errors=True)  # the last run's processes are gone
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
 
     processes = read_procfile(Path(args.procfile))
     if args.only:

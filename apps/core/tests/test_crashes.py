@@ -155,6 +155,8 @@ def test_sigkilled_web_worker_celery_worker_and_releaser_do_not_stop_the_service
             tmp_path / "log",
             "--grace",
             "10",
+            "--metrics-dir",
+            tmp_path / "metrics",
         ],
         cwd=ROOT,
         env=env,
@@ -199,6 +201,8 @@ def test_sigkilled_web_worker_celery_worker_and_releaser_do_not_stop_the_service
         assert healthy()
         seen = sum(load.codes.values())
         _wait_for(lambda: sum(load.codes.values()) >= seen + 20)
+        load.stop()
+        metrics = httpx.get(url + "/metrics", timeout=10).text
     finally:
         load.stop()
         supervisor.send_signal(signal.SIGINT)
@@ -221,3 +225,18 @@ def test_sigkilled_web_worker_celery_worker_and_releaser_do_not_stop_the_service
     buyers.codes = Counter({k: v for k, v in load.codes.items() if isinstance(k, int)})
     recover(sale.id)
     assert_sound(verdict(sale, buyers))
+
+    # /metrics adds up every process's files: the killed granian worker's purchases are still
+    # counted (its files outlive it), and the releaser, a process of its own, is there too.
+    reserved = _sample_sum(metrics, "flashsale_purchase_attempts_total", 'outcome="reserved"')
+    cut = load.codes["connection error"]
+    assert len(load.created) <= reserved <= len(load.created) + cut, (reserved, load.created)
+    assert _sample_sum(metrics, "flashsale_releaser_ticks_total") > 0
+
+
+def _sample_sum(text: str, name: str, label: str = "") -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and label in line and not line.startswith("#")
+    )
