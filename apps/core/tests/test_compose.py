@@ -173,7 +173,8 @@ def test_nginx_fronts_web_and_ws_by_their_service_names():
     source, target, _ = nginx["volumes"][0].split(":")
     conf = re.sub(r"#[^\n]*", "", (ROOT / source).read_text())
     assert target.startswith("/etc/nginx/")
-    upstream_servers = re.findall(r"server\s+([\w.-]+):(\d+)", conf)
+    # (upstream lines only; commented-out examples of extra nodes do not count)
+    upstream_servers = re.findall(r"^\s*server\s+([\w.-]+):(\d+)", conf, re.M)
     assert upstream_servers
     for host, port in upstream_servers:
         assert host in compose["services"], f"nginx upstream {host} is not a compose service"
