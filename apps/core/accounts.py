@@ -32,8 +32,9 @@ from .redis import RedisError, get_redis, key
 
 logger = logging.getLogger(__name__)
 
-INACTIVE = key("accounts", "inactive")
-VERSION = key("accounts", "inactive", "version")
+# One hash tag: the MULTI/EXEC that changes both stays on one Redis Cluster slot.
+INACTIVE = key("{accounts:inactive}", "users")
+VERSION = key("{accounts:inactive}", "version")
 
 
 class AccountInactive(NotAuthenticated):

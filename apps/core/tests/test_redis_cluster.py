@@ -25,6 +25,7 @@ from redis.cluster import RedisCluster
 from apps.core import lua
 from apps.core.redis import RedisError, get_redis
 from apps.core.redis_cluster_server import redis_cluster_start
+from apps.core.tests.test_accounts import admin_client  # noqa: F401  (runs on_commit hooks)
 from apps.inventory.keys import sale_keys
 
 pytestmark = pytest.mark.cluster
@@ -147,6 +148,22 @@ def test_circuit_breaker(settings):
 
     test_breaker_audit.test_breaker_opens_after_threshold_probes_once_and_closes(settings)
     test_breaker_audit.test_job_lock_is_single_and_released_by_its_owner()
+
+
+@pytest.mark.django_db
+def test_a_deactivated_shoppers_tokens_are_refused(admin_client, make_sale, shopper):  # noqa: F811
+    from apps.core.tests import test_accounts
+
+    test_accounts.test_a_deactivated_shoppers_tokens_are_refused(admin_client, make_sale, shopper)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_block_list(settings, shopper):
+    from apps.protection.tests import test_blocklist_memory
+
+    test_blocklist_memory.test_block_list_copy_answers_without_redis_and_follows_changes(
+        settings, shopper, get_redis()
+    )
 
 
 # --- where the keys live ---------------------------------------------------------------
