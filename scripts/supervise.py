@@ -49,6 +49,15 @@ def _die_with_parent() -> None:
         pass
 
 
+def forget_live_gauges(pid: int) -> None:
+    """A dead process's live gauges (open WebSockets) must not be added up any more; its
+    counters stay (prometheus_client's mark_process_dead, without importing it here)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        for path in Path(folder).glob(f"gauge_live*_{pid}.db"):
+            path.unlink(missing_ok=True)
+
+
 def read_procfile(path: Path) -> dict[str, str]:
     processes = {}
     for line in path.read_text().splitlines():
@@ -176,6 +185,7 @@ class Supervisor:
                 child.echo_new_lines()
                 code = child.process.poll()
                 if code is not None and child.restart_at is None:
+                    forget_live_gauges(child.process.pid)
                     if now - child.started_at > STABLE_SECONDS:
                         child.delay = FIRST_DELAY
                     child.restart_at = now + child.delay

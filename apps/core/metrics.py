@@ -15,6 +15,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -61,6 +62,12 @@ expiry_lag = Histogram(
     "flashsale_reservation_expiry_lag_seconds",
     "How long past reserved_until an expired reservation's units came back.",
     buckets=(0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300),
+)
+websocket_connections = Gauge(
+    "flashsale_websocket_connections",
+    "Open WebSocket connections, by route (the sum over live ws processes).",
+    ["route"],
+    multiprocess_mode="livesum",
 )
 releaser_ticks = Counter("flashsale_releaser_ticks_total", "Waiting-room releaser ticks run.")
 

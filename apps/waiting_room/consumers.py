@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from apps.core import metrics
 from apps.core.errors import ApplicationError
 from apps.core.redis import RedisError
 from apps.core.tokens import AUDIENCE_SHOPPER, TokenInvalid, token_decode
@@ -58,6 +59,8 @@ class SaleConsumer(AsyncJsonWebsocketConsumer):
         self.group = sale_group(sale_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self.counted = True
+        metrics.websocket_connections.labels("sale").inc()
         try:
             state = await sync_to_async(room_now_serving)(self.sale)
             await self.send_json(
@@ -82,6 +85,9 @@ class SaleConsumer(AsyncJsonWebsocketConsumer):
             raise TokenInvalid("no subject") from None
 
     async def disconnect(self, code):
+        if getattr(self, "counted", False):
+            metrics.websocket_connections.labels("sale").dec()
+            self.counted = False
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

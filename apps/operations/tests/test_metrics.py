@@ -126,3 +126,35 @@ def test_two_granian_workers_counts_add_up(make_sale):
         assert counted == sent
     finally:
         server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_open_websockets_are_counted(client, make_sale):
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+
+    from flashsale.asgi import application
+
+    sale = make_sale()
+
+    def open_now() -> float:
+        return _value(_scrape(client), "flashsale_websocket_connections", route="sale")
+
+    before = open_now()
+
+    async def visit(check):
+        socket = WebsocketCommunicator(
+            application, f"/ws/sales/{sale.id}/", headers=[(b"origin", b"http://127.0.0.1:8000")]
+        )
+        connected, _ = await socket.connect()
+        assert connected
+        await socket.receive_json_from(timeout=10)
+        during = await check()
+        await socket.disconnect()
+        return during
+
+    from asgiref.sync import sync_to_async
+
+    during = async_to_sync(visit)(sync_to_async(open_now))
+    assert during == before + 1
+    assert open_now() == before
