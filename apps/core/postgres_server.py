@@ -26,16 +26,23 @@ class PrivatePostgres:
     def __init__(self, *, max_connections: int = 20, user: str = "postgres") -> None:
         self.port = free_port()
         self.max_connections = max_connections
-        account = pwd.getpwnam(user)
-        self._uid, self._gid = account.pw_uid, account.pw_gid
+        # PostgreSQL refuses to run as root: as root, run it as ``user``; otherwise as ourselves.
+        if os.geteuid() == 0:
+            account = pwd.getpwnam(user)
+            self._uid, self._gid = account.pw_uid, account.pw_gid
+        else:
+            self._uid, self._gid = os.geteuid(), os.getegid()
         self.workdir = Path(tempfile.mkdtemp(prefix="fs-pg-"))
         self.process: subprocess.Popen | None = None
 
     def _as_postgres(self) -> dict:
+        if os.geteuid() != 0:
+            return {}
         return {"user": self._uid, "group": self._gid, "extra_groups": []}
 
     def start(self) -> PrivatePostgres:
-        os.chown(self.workdir, self._uid, self._gid)
+        if os.geteuid() == 0:
+            os.chown(self.workdir, self._uid, self._gid)
         data = self.workdir / "data"
         subprocess.run(
             [
@@ -54,7 +61,8 @@ class PrivatePostgres:
             **self._as_postgres(),
         )
         self.log = open(self.workdir / "postgres.log", "w")  # noqa: SIM115 (closed in stop)
-        os.chown(self.log.name, self._uid, self._gid)
+        if os.geteuid() == 0:
+            os.chown(self.log.name, self._uid, self._gid)
         settings = {
             "listen_addresses": "127.0.0.1",
             "unix_socket_directories": str(self.workdir),
