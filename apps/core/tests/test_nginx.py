@@ -1,7 +1,8 @@
 """Slow and idle connections (issue 10, item 3): idle sockets starve a bare granian (each
 holds a backpressure slot and none is ever timed out); with docs/nginx.conf in front, the
 same attack leaves /healthz answering, and nginx closes the idle sockets after
-client_header_timeout. Also: granian itself closes a connection whose headers trickle in."""
+client_header_timeout. Also: granian itself closes a connection whose headers trickle in, and
+an idle keep-alive connection."""
 
 from __future__ import annotations
 
@@ -87,6 +88,10 @@ def test_a_bare_granian_is_starved_by_idle_sockets_but_drops_trickled_headers(gr
     while not _healthy(granian.url):
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    # A keep-alive connection left idle after a request is closed by the same timeout.
+    idle = socket.create_connection(("127.0.0.1", granian.port), timeout=5)
+    idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert idle.recv(4096).startswith(b"HTTP/1.1 200")
     # Headers sent a line at a time are cut off by --http1-header-read-timeout.
     slow = socket.create_connection(("127.0.0.1", granian.port), timeout=5)
     try:
@@ -99,5 +104,10 @@ def test_a_bare_granian_is_starved_by_idle_sockets_but_drops_trickled_headers(gr
             except OSError:
                 break
             time.sleep(0.5)
+        deadline = time.monotonic() + 20
+        while not _closed_by_server(idle):
+            assert time.monotonic() < deadline, "granian kept an idle keep-alive connection"
+            time.sleep(0.2)
     finally:
         slow.close()
+        idle.close()
