@@ -22,6 +22,9 @@ PLACE = {
         "websocket_url": {"type": "string"},
         "now_serving": {"type": "integer"},
         "admission_used": {"type": "boolean"},
+        "order_id": {"type": "string", "format": "uuid", "description": "The admission's order."},
+        "order_url": {"type": "string"},
+        "units_held": {"type": "integer", "description": "Units the shopper's orders hold."},
         "admission_token": {"type": "string", "description": "When ready: buy with it."},
         "admission_expires_at": {"type": "string", "format": "date-time"},
     },
@@ -62,7 +65,7 @@ JOIN = {
     },
     "responses": {
         "200": json_response("The shopper's place", PLACE),
-        **errors(401, 403, 404, 410, 425),
+        **errors(401, 403, 404, 409, 410, 425),
     },
 }
 
