@@ -164,6 +164,10 @@ def test_the_block_list(settings, shopper):
     test_blocklist_memory.test_block_list_copy_answers_without_redis_and_follows_changes(
         settings, shopper, get_redis()
     )
+    # The restore from PostgreSQL (after Redis lost the list): one MULTI/EXEC on one slot.
+    from apps.protection.blocklist import blocklist_restore
+
+    blocklist_restore()
 
 
 # --- where the keys live ---------------------------------------------------------------
