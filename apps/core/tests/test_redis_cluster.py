@@ -170,6 +170,27 @@ def test_the_block_list(settings, shopper):
     blocklist_restore()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_reconcile_and_the_orphan_sweep(make_sale, shopper):
+    """Reconciliation and the orphan sweep scan every master for the sales' keys."""
+    from apps.inventory.tests import test_reconcile
+
+    test_reconcile.test_reconcile_restores_lost_units_and_removes_phantom_ones(
+        make_sale, shopper, get_redis()
+    )
+    test_reconcile.test_orphan_hold_is_given_back_after_the_grace(make_sale, shopper, get_redis())
+
+
+@pytest.mark.django_db
+def test_the_operations_console(client, make_sale, make_shopper, django_user_model):
+    from apps.operations.tests import test_console
+
+    staff = django_user_model.objects.create_user(
+        username="operator", password="pw-for-tests", is_staff=True
+    )
+    test_console.test_pause_stops_admission_and_is_audited(client, make_sale, make_shopper, staff)
+
+
 # --- where the keys live ---------------------------------------------------------------
 
 
