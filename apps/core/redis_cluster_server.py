@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -15,6 +16,15 @@ from pathlib import Path
 import redis
 
 from .redis_server import free_port, redis_server_start
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -91,7 +101,7 @@ def redis_cluster_start(
     while len(ports) < masters * (1 + replicas):
         port = free_port()
         # The cluster bus listens on port + 10000: both must be free.
-        if port not in ports and port + 10000 < 65536:
+        if port not in ports and port + 10000 < 65536 and _port_free(port + 10000):
             ports.append(port)
     servers = RedisClusterServers(workdir=workdir, ports=ports)
     try:
