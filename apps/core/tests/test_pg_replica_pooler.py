@@ -241,12 +241,14 @@ def test_a_promoted_replica_takes_writes(engines):
     writes (last: the module's replica is a primary afterwards)."""
     _replica_caught_up(engines)
     assert engines.replica.in_recovery()
+    started = time.monotonic()
     engines.replica.promote()
     deadline = time.monotonic() + 30
     while engines.replica.in_recovery() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not engines.replica.in_recovery()
+    print(f"\npg_ctl promote: the replica took writes after {time.monotonic() - started:.2f} s")
     with psycopg.connect(engines.replica.dsn(DB), autocommit=True) as promoted:
         promoted.execute("CREATE TABLE promoted_probe (id int)")
         promoted.execute("INSERT INTO promoted_probe VALUES (1)")
-        assert promoted.execute("SELECT count(*) FROM orders_order").fetchone()[0] >= 1
+        assert promoted.execute("SELECT count(*) FROM django_migrations").fetchone()[0] > 0
