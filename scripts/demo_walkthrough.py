@@ -79,6 +79,9 @@ def walk(browser, base: str, sale_id: str, username: str, card: str) -> tuple[st
     page.get_by_role("link", name="Pay").first.click()
     page.wait_for_url(f"{base}/orders/**/pay/")
     page.get_by_label("Card number").fill(card)
+    page.get_by_label("Expiry date").fill("12 / 40")
+    page.get_by_label("Security code").fill("123")
+    page.get_by_label("Name on card").fill(username)
     page.get_by_role("button", name="Pay").click()
     ending = page.locator("[data-outcome]:not([hidden])")
     page.wait_for_function(

@@ -63,6 +63,7 @@ ERROR_SCHEMA = {
 REASONS = {
     400: "Bad input",
     401: "Missing or invalid credentials",
+    402: "Card refused by the payment gateway (number, expiry or security code)",
     403: "Refused (not admitted, blocked, proof of work)",
     404: "Not found",
     409: "Conflict with the current state",

@@ -52,6 +52,7 @@ class PaymentSerializer(serializers.Serializer):
     status = serializers.CharField(help_text="pending, succeeded, failed, ...")
     amount = serializers.CharField(help_text="Decimal, as text")
     currency = serializers.CharField()
+    card_brand = serializers.CharField(help_text="visa, mastercard, amex, discover or unknown")
     card_last4 = serializers.CharField()
     attempts = serializers.IntegerField()
     failure_code = serializers.CharField(allow_null=True)
@@ -61,11 +62,18 @@ class PaymentSerializer(serializers.Serializer):
 
 
 class OrderPayApi(APIView):
-    """Pay for a reserved order with a card. Returns at once (202); the charge runs in a
-    worker. Idempotent per order and X-Idempotency-Key (default: per card)."""
+    """Pay for a reserved order with a card. The card goes to the gateway at once (402 with
+    a readable `detail` if the gateway refuses the number, expiry or CVC; nothing is
+    written then); we keep its token, brand and last four digits. Returns 202; the charge
+    runs in a worker. Idempotent per order and X-Idempotency-Key (default: per card)."""
 
     class InputSerializer(StrictInputSerializer):
+        # Plain strings: the service and the gateway decide what is valid (ASCII digits).
         card_number = serializers.CharField(max_length=32)
+        exp_month = serializers.CharField(max_length=4)
+        exp_year = serializers.CharField(max_length=4)
+        cvc = serializers.CharField(max_length=8)
+        name = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
     class OutputSerializer(serializers.Serializer):
         payment_id = serializers.UUIDField()
@@ -76,17 +84,25 @@ class OrderPayApi(APIView):
     @extend_schema(
         request=InputSerializer,
         parameters=[ORDER_ID, IDEMPOTENCY_KEY],
-        responses={202: OutputSerializer, **error_responses(401, 403, 404, 409, 410, 422)},
+        responses={
+            202: OutputSerializer,
+            **error_responses(400, 401, 402, 403, 404, 409, 410, 422, 503),
+        },
     )
     def post(self, request, order_id):
         user_id = _shopper_id(request)
         order_id = _order_id(order_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        card = data.validated_data
         payment, created = payment_create(
             order_id=order_id,
             user_id=user_id,
-            card_number=data.validated_data["card_number"],
+            card_number=card["card_number"],
+            exp_month=card["exp_month"],
+            exp_year=card["exp_year"],
+            cvc=card["cvc"],
+            cardholder_name=card.get("name", ""),
             client_key=idempotency_key_header(request, required=False) or "",
         )
         return Response(

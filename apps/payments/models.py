@@ -35,10 +35,12 @@ class Payment(models.Model):
     # to the gateway, derived from the order: the same on every attempt of this payment.
     client_key = models.CharField(max_length=255)
     idempotency_key = models.CharField(max_length=255, unique=True)
-    # What the gateway charges: a test card number for the simulated gateway, a provider's
-    # card token for a real one (never a real card number).
-    payment_method = models.CharField(max_length=64)
+    # The card as a PCI-minded shop may keep it: brand, last four digits, and the token each
+    # gateway gave for it ({gateway name: token}); the charge uses the token. The number and
+    # CVC went to the gateway and nowhere else.
+    card_brand = models.CharField(max_length=16, blank=True, default="")
     card_last4 = models.CharField(max_length=4, blank=True, default="")
+    gateway_tokens = models.JSONField(default=dict, blank=True)
     gateway = models.CharField(max_length=32, blank=True, default="")
     gateway_charge_id = models.CharField(max_length=255, blank=True, default="")
     refund_idempotency_key = models.CharField(max_length=255, blank=True, default="")

@@ -34,6 +34,7 @@ def payment_body(payment: Payment) -> dict:
         "status": payment.status.lower(),
         "amount": str(payment.amount),
         "currency": payment.currency,
+        "card_brand": payment.card_brand,
         "card_last4": payment.card_last4,
         "attempts": payment.attempts,
         "failure_code": payment.failure_code or None,

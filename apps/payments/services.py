@@ -6,6 +6,7 @@ second time; the gateway's idempotency key makes the charge itself happen at mos
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
 import random
@@ -19,13 +20,23 @@ from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from apps.core import metrics
-from apps.core.errors import BadRequest, Conflict, Gone, NotFound, Unprocessable
+from apps.core.errors import (
+    ApplicationError,
+    BadRequest,
+    Conflict,
+    Gone,
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+)
 from apps.orders.models import Order, OrderStatus
 from apps.orders.services import TransitionLost, order_transition
 
 from .gateways.base import (
+    CardRefused,
     ChargeRecord,
     GatewayError,
     GatewayRejected,
@@ -48,9 +59,30 @@ _WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 # --- creating a payment -----------------------------------------------------------------
+_ASCII_DIGITS = frozenset("0123456789")
+
+# What a shopper reads for each card error or decline code: plain words, no codes.
+CARD_MESSAGES = {
+    "card_declined": "Your card was declined. Try another card.",
+    "incorrect_number": "Your card number is incorrect. Check it and try again.",
+    "invalid_expiry_month": "Your card's expiry date is not valid. Check it and try again.",
+    "invalid_expiry_year": "Your card's expiry date is not valid. Check it and try again.",
+    "expired_card": "Your card has expired. Try another card.",
+    "invalid_cvc": "Your card's security code is not valid. Check it and try again.",
+    "incorrect_cvc": "Your card's security code is incorrect. Check it and try again.",
+}
+
+
+def card_message(code: str) -> str:
+    return CARD_MESSAGES.get(code, CARD_MESSAGES["card_declined"])
+
+
+@sensitive_variables("card_number", "number")
 def card_number_clean(card_number: object) -> str:
+    """ASCII digits only: str.isdigit() also takes full-width and other scripts' digits,
+    which no card network issues."""
     number = str(card_number or "").replace(" ", "").replace("-", "")
-    if not number.isdigit() or not 12 <= len(number) <= 19:
+    if not set(number) <= _ASCII_DIGITS or not 12 <= len(number) <= 19:
         raise BadRequest("card_number must be 12 to 19 digits.", code="invalid_card_number")
     return number
 
@@ -62,13 +94,73 @@ def payment_idempotency_key(*, order_id: object, client_key: str) -> str:
     return f"order-{order_id}-{digest}"
 
 
+@sensitive_variables("card")
+def _card_client_key(card: str) -> str:
+    """The default client key (one payment per card and order): a keyed hash, so the
+    stored key does not let anyone recover the number by trying numbers."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), card.encode(), hashlib.sha256).hexdigest()
+    return f"card-{digest[:24]}"
+
+
+@dataclass(frozen=True)
+class CardTokens:
+    brand: str
+    last4: str
+    tokens: dict[str, str]
+
+
+@sensitive_variables("card", "cvc")
+def card_tokenize(
+    *, card: str, exp_month: int | str | None, exp_year: int | str | None, cvc: str, name: str
+) -> CardTokens:
+    """Send the card to every configured gateway's vault (primary first) and keep the
+    tokens, so a charge can still go to the backup. The gateway decides validity: a card
+    error refuses the request (402, nothing written); when no gateway answers, 503."""
+    tokens: dict[str, str] = {}
+    token = None
+    for gateway_name in gateway_names():
+        try:
+            token = gateway_get(gateway_name).tokenize(
+                number=card, exp_month=exp_month, exp_year=exp_year, cvc=cvc, name=name
+            )
+        except CardRefused as refused:
+            raise ApplicationError(
+                card_message(refused.code), code=refused.code, status=402
+            ) from None
+        except (GatewayError, GatewayRejected) as exc:
+            logger.warning("tokenizing on %s failed: %s", gateway_name, exc)
+            continue
+        tokens[gateway_name] = token.token
+    if token is None or not tokens:
+        raise ServiceUnavailable(
+            "The payment service is not answering. Nothing was charged; try again shortly.",
+            code="payment_unavailable",
+            retry_after=5,
+        )
+    return CardTokens(brand=token.brand, last4=token.last4, tokens=tokens)
+
+
+@sensitive_variables("card_number", "card", "cvc")
 def payment_create(
-    *, order_id: object, user_id: int, card_number: object, client_key: str = ""
+    *,
+    order_id: object,
+    user_id: int,
+    card_number: object,
+    exp_month: int | str | None = None,
+    exp_year: int | str | None = None,
+    cvc: str = "",
+    cardholder_name: str = "",
+    client_key: str = "",
 ) -> tuple[Payment, bool]:
     """A PENDING payment for the shopper's reserved order, its charge queued on commit.
+    The card goes to the gateway first (tokenize); only its token, brand and last four
+    digits are written, and the charge task gets the payment's id alone.
     Replays (same order and client key) return the first payment. Returns (payment, created)."""
     card = card_number_clean(card_number)
-    client_key = (client_key or f"card-{hashlib.sha256(card.encode()).hexdigest()[:24]}")[:255]
+    cvc = str(cvc or "")
+    if cvc and not set(cvc) <= _ASCII_DIGITS:
+        raise ApplicationError(card_message("invalid_cvc"), code="invalid_cvc", status=402)
+    client_key = (client_key or _card_client_key(card))[:255]
     existing = Payment.objects.filter(order_id=order_id, client_key=client_key).first()
     if existing is not None:
         if existing.user_id != user_id:
@@ -78,26 +170,14 @@ def payment_create(
                 "This idempotency key was used with another card.", code="idempotency_key_reused"
             )
         return existing, False
+    # Refuse what is refused anyway before sending the card anywhere (re-checked under lock).
+    _order_payable_or_raise(order_id=order_id, user_id=user_id, lock=False)
+    tokenized = card_tokenize(
+        card=card, exp_month=exp_month, exp_year=exp_year, cvc=cvc, name=cardholder_name
+    )
     try:
         with transaction.atomic():
-            order = (
-                Order.objects.select_for_update()
-                .filter(id=order_id, user_id=user_id)
-                .annotate(
-                    open=ExpressionWrapper(Q(reserved_until__gt=Now()), output_field=BooleanField())
-                )
-                .first()
-            )
-            if order is None:
-                raise NotFound("No such order.", code="order_not_found")
-            _refuse_unless_payable(order)
-            live = Payment.objects.filter(order=order, status=PaymentStatus.PENDING).first()
-            if live is not None:
-                raise Conflict(
-                    "A payment for this order is already being processed.",
-                    code="payment_in_progress",
-                    extra={"payment_id": str(live.id)},
-                )
+            order = _order_payable_or_raise(order_id=order_id, user_id=user_id, lock=True)
             payment = Payment.objects.create(
                 order=order,
                 user_id=user_id,
@@ -105,9 +185,10 @@ def payment_create(
                 currency=order.currency,
                 client_key=client_key,
                 idempotency_key=payment_idempotency_key(order_id=order.id, client_key=client_key),
-                payment_method=card,
-                card_last4=card[-4:],
-                gateway=settings.PAYMENT_PRIMARY_GATEWAY,
+                card_brand=tokenized.brand[:16],
+                card_last4=tokenized.last4[-4:],
+                gateway_tokens=tokenized.tokens,
+                gateway=next(iter(tokenized.tokens)),
             )
             transaction.on_commit(lambda: payment_enqueue(payment_id=payment.id))
     except IntegrityError:
@@ -117,6 +198,26 @@ def payment_create(
             return existing, False
         raise Conflict("This order already has a payment.", code="payment_in_progress") from None
     return payment, True
+
+
+def _order_payable_or_raise(*, order_id: object, user_id: int, lock: bool) -> Order:
+    orders = Order.objects.select_for_update() if lock else Order.objects
+    order = (
+        orders.filter(id=order_id, user_id=user_id)
+        .annotate(open=ExpressionWrapper(Q(reserved_until__gt=Now()), output_field=BooleanField()))
+        .first()
+    )
+    if order is None:
+        raise NotFound("No such order.", code="order_not_found")
+    _refuse_unless_payable(order)
+    live = Payment.objects.filter(order=order, status=PaymentStatus.PENDING).first()
+    if live is not None:
+        raise Conflict(
+            "A payment for this order is already being processed.",
+            code="payment_in_progress",
+            extra={"payment_id": str(live.id)},
+        )
+    return order
 
 
 def _refuse_unless_payable(order: Order) -> None:
@@ -201,10 +302,10 @@ def _past_bound(order: Order) -> bool:
     return Order.objects.filter(id=order.id, reserved_until__lt=Now() - grace).exists()
 
 
-def _gateway_choose(preferred: str | None) -> tuple[str | None, float]:
-    """The gateway to call now (the preferred one, else primary, else backup while the
-    primary's circuit is open), or (None, seconds until one may be tried)."""
-    names = [preferred] if preferred else gateway_names()
+def _gateway_choose(names: list[str]) -> tuple[str | None, float]:
+    """The gateway to call now (the first of names whose circuit allows: the preferred one,
+    else primary, else backup while the primary's circuit is open), or (None, seconds until
+    one may be tried)."""
     waits = []
     for name in names:
         state = breaker_allow(name)
@@ -246,7 +347,20 @@ def payment_charge_attempt(*, payment_id: object, gateway: str | None = None) ->
             "settled", detail="reservation ended; no charge found"
         )
 
-    name, wait = _gateway_choose(gateway)
+    tokens = payment.gateway_tokens or {}
+    names = [n for n in ([gateway] if gateway else gateway_names()) if n in tokens]
+    if not names:
+        # No token for any gateway we may use (a payment from before tokens, whose number
+        # was masked): settle by what a gateway knows, else ask for the card again.
+        if payment.attempts:
+            settled = payment_settle_from_gateway(payment_id=payment.id)
+            if settled is not None:
+                return settled
+        _payment_fail(
+            payment, code="card_unavailable", reason="Please enter your card again to pay."
+        )
+        return AttemptResult("settled", detail="no card token for this gateway")
+    name, wait = _gateway_choose(names)
     if name is None:
         Payment.objects.filter(id=payment.id).update(updated_at=Now())
         if _past_bound(order):
@@ -266,7 +380,7 @@ def payment_charge_attempt(*, payment_id: object, gateway: str | None = None) ->
             amount=payment.amount,
             currency=payment.currency,
             idempotency_key=payment.idempotency_key,
-            card=payment.payment_method,
+            source=tokens[name],
             metadata=charge_metadata(payment),
         )
     except GatewayError as exc:
@@ -368,7 +482,7 @@ def payment_settle_decline(*, payment_id: object, code: str) -> bool:
         moved = Payment.objects.filter(id=payment_id, status=PaymentStatus.PENDING).update(
             status=PaymentStatus.FAILED,
             failure_code=code[:64],
-            failure_reason=f"card declined ({code})",
+            failure_reason=card_message(code),
             settled_at=Now(),
             updated_at=Now(),
         )
@@ -385,7 +499,7 @@ def payment_settle_decline(*, payment_id: object, code: str) -> bool:
                 )
             except TransitionLost:
                 pass
-        order_notify_on_commit(order_id=order_id, event="declined", detail=f"card declined: {code}")
+        order_notify_on_commit(order_id=order_id, event="declined", detail=card_message(code))
     return True
 
 
@@ -686,6 +800,7 @@ def _dead_letter_resolve(letter: DeadLetter) -> str:
     tried_backup = PaymentAttempt.objects.filter(payment_id=payment.id, gateway=backup).exists()
     if (
         backup
+        and backup in (payment.gateway_tokens or {})
         and not tried_backup
         and payment.order.status == OrderStatus.RESERVED
         and breaker_allow(backup).allows_call

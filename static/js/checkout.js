@@ -10,10 +10,69 @@
 
   var form = box.querySelector("[data-pay-form]");
   if (form) {
+    cardInputs(form);
     form.addEventListener("submit", function () {
       var button = form.querySelector("[data-pay-button]");
       button.disabled = true;
       button.textContent = "Sending…";
+    });
+  }
+
+  /* Typing aids only: the number in groups (4-6-5 for American Express, else fours), the
+     expiry as MM / YY, digits only in the CVC, the brand shown. The gateway decides what is
+     valid; the server takes the digits whatever the spacing. */
+  function brandOf(digits) {
+    if (/^4/.test(digits)) return "Visa";
+    if (/^3[47]/.test(digits)) return "American Express";
+    if (/^(5[1-5]|2(2[2-9]|[3-6]\d|7[01]|720))/.test(digits)) return "Mastercard";
+    if (/^(6011|65|64[4-9])/.test(digits)) return "Discover";
+    return "";
+  }
+  function grouped(digits) {
+    var sizes = /^3[47]/.test(digits) ? [4, 6, 5] : [4, 4, 4, 4, 3];
+    var out = [], at = 0;
+    for (var i = 0; i < sizes.length && at < digits.length; i++) {
+      out.push(digits.slice(at, at + sizes[i]));
+      at += sizes[i];
+    }
+    return out.join(" ");
+  }
+  function keepCaret(input, value, digitsBefore) {
+    input.value = value;
+    var seen = 0, pos = 0;
+    while (pos < value.length && seen < digitsBefore) {
+      if (/[0-9]/.test(value[pos])) seen++;
+      pos++;
+    }
+    if (document.activeElement === input) input.setSelectionRange(pos, pos);
+  }
+  function digitsBeforeCaret(input) {
+    return input.value.slice(0, input.selectionStart || 0).replace(/[^0-9]/g, "").length;
+  }
+  function cardInputs(form) {
+    var number = form.querySelector("[data-card-number]");
+    var brand = form.querySelector("[data-card-brand]");
+    var expiry = form.querySelector("[data-card-expiry]");
+    var cvc = form.querySelector("[data-card-cvc]");
+    number.addEventListener("input", function () {
+      var before = digitsBeforeCaret(number);
+      var digits = number.value.replace(/[^0-9]/g, "").slice(0, 19);
+      keepCaret(number, grouped(digits), before);
+      brand.textContent = brandOf(digits);
+      cvc.maxLength = /^3[47]/.test(digits) ? 4 : 3;
+    });
+    expiry.addEventListener("input", function (event) {
+      var digits = expiry.value.replace(/[^0-9]/g, "").slice(0, 4);
+      if (digits.length === 1 && digits > "1") digits = "0" + digits;
+      var deleting = event.inputType && event.inputType.indexOf("delete") === 0;
+      if (digits.length > 2 || (digits.length === 2 && !deleting)) {
+        expiry.value = digits.slice(0, 2) + " / " + digits.slice(2);
+      } else {
+        expiry.value = digits;
+      }
+    });
+    cvc.addEventListener("input", function () {
+      cvc.value = cvc.value.replace(/[^0-9]/g, "").slice(0, 4);
     });
   }
 

@@ -1,7 +1,9 @@
 """The simulated gateway's HTTP server.
 
 Endpoints (JSON):
-  POST /v1/charges          {amount, currency, card, idempotency_key, metadata}
+  POST /v1/tokens           {card: {number, exp_month, exp_year, cvc, name}}
+                            200 {id: tok_…, brand, last4, exp_month, exp_year} | 402 card error
+  POST /v1/charges          {amount, currency, source: tok_… (or card), idempotency_key, metadata}
                             200 succeeded | 402 declined | 409 same key in progress | 5xx
   POST /v1/refunds          {charge_id | charge_idempotency_key, idempotency_key}
                             (also what a support desk does "directly at the gateway")
@@ -22,7 +24,15 @@ transaction, under a per-key advisory lock.
 Test cards: 4242424242424242 succeeds; 4000000000000002 is declined; 4000000000009995 hangs
 past the client's timeout on its first two attempts for a key, then succeeds;
 4000000000000119 answers 500 every time; 4000000000003220 succeeds after --slow-seconds
-(20 s by default). Other numbers passing the Luhn check succeed; others are declined.
+(20 s by default); 4000000000000127 is declined for an incorrect CVC. Other numbers passing
+the Luhn check succeed; others are declined.
+
+Tokens: the shop sends the card here once and keeps only the token, the brand and the last
+four digits. Tokenizing checks what a processor checks before any charge: the number (ASCII
+digits, Luhn), the expiry (a real month, not past by this gateway's clock, at most 20 years
+ahead) and the CVC's format (3 digits, 4 for American Express); a card error is a 402 with a
+code. The CVC is never stored. A token whose card expired by the time it is charged is
+declined (expired_card).
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -52,10 +62,16 @@ CARD_DECLINED = "4000000000000002"
 CARD_TIMEOUT_TWICE = "4000000000009995"
 CARD_ALWAYS_5XX = "4000000000000119"
 CARD_SLOW = "4000000000003220"
+CARD_INCORRECT_CVC = "4000000000000127"
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def ascii_digits(value: str) -> bool:
+    return bool(value) and set(value) <= _ASCII_DIGITS
 
 
 def luhn_ok(number: str) -> bool:
-    if not number.isdigit() or not 12 <= len(number) <= 19:
+    if not ascii_digits(number) or not 12 <= len(number) <= 19:
         return False
     total = 0
     for i, ch in enumerate(reversed(number)):
@@ -66,6 +82,49 @@ def luhn_ok(number: str) -> bool:
     return total % 10 == 0
 
 
+def card_brand(number: str) -> str:
+    if number.startswith("4"):
+        return "visa"
+    if number[:2] in ("34", "37"):
+        return "amex"
+    if 51 <= int(number[:2] or 0) <= 55 or 2221 <= int(number[:4] or 0) <= 2720:
+        return "mastercard"
+    if number.startswith(("6011", "65")) or 644 <= int(number[:3] or 0) <= 649:
+        return "discover"
+    return "unknown"
+
+
+def _int(value) -> int | None:
+    text = str(value if value is not None else "").strip()
+    return int(text) if ascii_digits(text) and len(text) <= 4 else None
+
+
+def card_check(card: dict, today: date) -> tuple[str | None, dict]:
+    """(error code or None, the card's normalised fields). Absent expiry or CVC is not
+    checked (a card on file); present ones must be right."""
+    number = str(card.get("number") or "").replace(" ", "")
+    if not luhn_ok(number):
+        return "incorrect_number", {}
+    fields = {"number": number, "brand": card_brand(number), "exp_month": None, "exp_year": None}
+    if card.get("exp_month") is not None or card.get("exp_year") is not None:
+        month, year = _int(card.get("exp_month")), _int(card.get("exp_year"))
+        if month is None or not 1 <= month <= 12:
+            return "invalid_expiry_month", {}
+        if year is not None and year < 100:
+            year += 2000
+        if year is None or year > today.year + 20:
+            return "invalid_expiry_year", {}
+        if (year, month) < (today.year, today.month):
+            return "expired_card", {}
+        fields.update(exp_month=month, exp_year=year)
+    cvc = card.get("cvc")
+    if cvc not in (None, ""):
+        cvc = str(cvc)
+        if not ascii_digits(cvc) or len(cvc) != (4 if fields["brand"] == "amex" else 3):
+            return "invalid_cvc", {}
+    return None, fields
+
+
 class Ledger:
     """Charges, refunds and per-key attempt counts in PostgreSQL tables of this gateway."""
 
@@ -74,6 +133,7 @@ class Ledger:
         self.charges = f"gateway_{name}_charges"
         self.refunds = f"gateway_{name}_refunds"
         self.attempts = f"gateway_{name}_attempts"
+        self.tokens = f"gateway_{name}_tokens"
         _ensure_database(dsn)
         self.pool = ConnectionPool(
             dsn, min_size=1, max_size=pool_size, open=True, kwargs={"row_factory": dict_row}
@@ -106,6 +166,13 @@ class Ledger:
             conn.execute(
                 f"""CREATE TABLE IF NOT EXISTS {self.attempts} (
                     idempotency_key text PRIMARY KEY, n integer NOT NULL)"""
+            )
+            # The gateway's vault: the only place a card number is kept.
+            conn.execute(
+                f"""CREATE TABLE IF NOT EXISTS {self.tokens} (
+                    id text PRIMARY KEY, number text NOT NULL, brand text NOT NULL,
+                    exp_month integer, exp_year integer,
+                    created_at timestamptz NOT NULL DEFAULT now())"""
             )
 
     def attempts_of(self, key: str) -> int:
@@ -166,10 +233,59 @@ class Gateway:
         self.ledger = ledger
         self.opts = opts
 
+    # --- tokens --------------------------------------------------------------------------
+    def tokenize(self, body: dict) -> tuple[int, dict]:
+        card = body.get("card")
+        if not isinstance(card, dict):
+            return 400, {"error": "invalid_request", "detail": "card"}
+        code, fields = card_check(card, date.today())
+        if code:
+            return 402, {"error": "card_error", "code": code}
+        with self.ledger.pool.connection() as conn:
+            row = conn.execute(
+                f"INSERT INTO {self.ledger.tokens} (id, number, brand, exp_month, exp_year) "
+                "VALUES (%s,%s,%s,%s,%s) RETURNING *",
+                [
+                    "tok_" + uuid.uuid4().hex[:24],
+                    fields["number"],
+                    fields["brand"],
+                    fields["exp_month"],
+                    fields["exp_year"],
+                ],
+            ).fetchone()
+        return 200, {
+            "id": row["id"],
+            "brand": row["brand"],
+            "last4": row["number"][-4:],
+            "exp_month": row["exp_month"],
+            "exp_year": row["exp_year"],
+        }
+
+    def _card_of(self, body: dict) -> tuple[str, str | None] | None:
+        """(card number, expired code or None) for a charge's source token, or its raw card."""
+        source = str(body.get("source") or "")
+        if not source:
+            return str(body.get("card") or "").replace(" ", ""), None
+        with self.ledger.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT * FROM {self.ledger.tokens} WHERE id = %s", [source]
+            ).fetchone()
+        if row is None:
+            return None
+        today = date.today()
+        expired = row["exp_year"] is not None and (row["exp_year"], row["exp_month"]) < (
+            today.year,
+            today.month,
+        )
+        return row["number"], "expired_card" if expired else None
+
     # --- charges -------------------------------------------------------------------------
     def charge(self, body: dict, attempt: int) -> tuple[int, dict]:
         key = str(body.get("idempotency_key") or "")
-        card = str(body.get("card") or "").replace(" ", "")
+        source = self._card_of(body)
+        if source is None:
+            return 400, {"error": "invalid_source", "detail": "no such token"}
+        card, expired = source
         try:
             amount = Decimal(str(body.get("amount")))
         except (InvalidOperation, ValueError):
@@ -201,8 +317,13 @@ class Gateway:
                 return _replay(row)
             if card == CARD_SLOW:
                 time.sleep(self.opts.slow_seconds)
-            if card == CARD_DECLINED or not luhn_ok(card):
-                status, code = "declined", "card_declined" if luhn_ok(card) else "incorrect_number"
+            if not luhn_ok(card):
+                status, code = "declined", "incorrect_number"
+            elif expired or card in (CARD_DECLINED, CARD_INCORRECT_CVC):
+                status = "declined"
+                code = expired or (
+                    "incorrect_cvc" if card == CARD_INCORRECT_CVC else "card_declined"
+                )
             else:
                 status, code = "succeeded", None
             row = conn.execute(
@@ -422,6 +543,8 @@ def make_handler(gateway: Gateway):
                     return None
                 if url.path == "/v1/charges":
                     return self._send(*gateway.charge(body, attempt))
+                if url.path == "/v1/tokens":
+                    return self._send(*gateway.tokenize(body))
                 if url.path == "/v1/refunds":
                     return self._send(*gateway.refund(body))
                 if url.path == "/v1/disputes":

@@ -25,6 +25,16 @@ class ChargeResult:
 
 
 @dataclass(frozen=True)
+class CardToken:
+    """What the gateway gives back for a card: the token we charge later, and what a shop
+    may keep (brand, last four digits). The number and CVC stay at the gateway."""
+
+    token: str
+    brand: str
+    last4: str
+
+
+@dataclass(frozen=True)
 class RefundResult:
     refund_id: str
     charge_id: str
@@ -76,8 +86,30 @@ class GatewayRejected(Exception):
         self.http_status = http_status
 
 
+class CardRefused(Exception):
+    """The gateway refused the card itself at tokenization (bad number, expiry or CVC):
+    nothing was charged or kept; the shopper may correct it."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
 class PaymentGateway(ABC):
     name: str
+
+    @abstractmethod
+    def tokenize(
+        self,
+        *,
+        number: str,
+        exp_month: int | str | None = None,
+        exp_year: int | str | None = None,
+        cvc: str = "",
+        name: str = "",
+    ) -> CardToken:
+        """Send the card to the gateway's vault. Raises CardRefused for a card error,
+        GatewayError when the gateway cannot answer."""
 
     @abstractmethod
     def charge(
@@ -86,9 +118,10 @@ class PaymentGateway(ABC):
         amount: Decimal,
         currency: str,
         idempotency_key: str,
-        card: str,
+        source: str,
         metadata: dict | None = None,
-    ) -> ChargeResult: ...
+    ) -> ChargeResult:
+        """Charge a token from tokenize() (never a card number)."""
 
     @abstractmethod
     def refund(

@@ -10,6 +10,8 @@ from apps.core import tracing
 from apps.core.outgoing import outgoing_headers_add
 
 from .base import (
+    CardRefused,
+    CardToken,
     ChargePage,
     ChargeRecord,
     ChargeResult,
@@ -63,7 +65,22 @@ class SimulatedGateway(PaymentGateway):
             )
         return response
 
-    def charge(self, *, amount, currency, idempotency_key, card, metadata=None) -> ChargeResult:
+    def tokenize(self, *, number, exp_month=None, exp_year=None, cvc="", name="") -> CardToken:
+        card = {"number": number, "exp_month": exp_month, "exp_year": exp_year, "name": name}
+        if cvc:
+            card["cvc"] = cvc
+        response = self._call("POST", "/v1/tokens", json={"card": card})
+        if response.status_code == 402:
+            raise CardRefused(str(response.json().get("code") or "card_declined"))
+        if response.status_code != 200:
+            raise GatewayRejected(
+                f"{self.name}: tokens HTTP {response.status_code} {response.text[:120]}",
+                http_status=response.status_code,
+            )
+        body = response.json()
+        return CardToken(token=body["id"], brand=body["brand"], last4=body["last4"])
+
+    def charge(self, *, amount, currency, idempotency_key, source, metadata=None) -> ChargeResult:
         response = self._call(
             "POST",
             "/v1/charges",
@@ -71,7 +88,7 @@ class SimulatedGateway(PaymentGateway):
                 "amount": str(amount),
                 "currency": currency,
                 "idempotency_key": idempotency_key,
-                "card": card,
+                "source": source,
                 "metadata": metadata or {},
             },
         )

@@ -145,17 +145,19 @@ def backup_gateway(fresh_gateway_ledger):
     process.stop()
 
 
-def _use_gateways(settings, primary_url: str, backup_url: str = "") -> None:
+def _use_gateways(
+    settings, primary_url: str, backup_url: str = "", timeout: float = CLIENT_TIMEOUT
+) -> None:
     cls = "apps.payments.gateways.simulated.SimulatedGateway"
-    settings.PAYMENT_GATEWAY_TIMEOUT = CLIENT_TIMEOUT
+    settings.PAYMENT_GATEWAY_TIMEOUT = timeout
     settings.PAYMENT_GATEWAYS = {
-        "primary": {"CLASS": cls, "OPTIONS": {"url": primary_url, "timeout": CLIENT_TIMEOUT}},
+        "primary": {"CLASS": cls, "OPTIONS": {"url": primary_url, "timeout": timeout}},
     }
     settings.PAYMENT_BACKUP_GATEWAY = ""
     if backup_url:
         settings.PAYMENT_GATEWAYS["backup"] = {
             "CLASS": cls,
-            "OPTIONS": {"url": backup_url, "timeout": CLIENT_TIMEOUT},
+            "OPTIONS": {"url": backup_url, "timeout": timeout},
         }
         settings.PAYMENT_BACKUP_GATEWAY = "backup"
     gateway_get.cache_clear()
@@ -175,8 +177,8 @@ def pay_settings(settings, gateway):
 
 @pytest.fixture
 def use_gateways(settings):
-    def use(primary_url: str, backup_url: str = "") -> None:
-        _use_gateways(settings, primary_url, backup_url)
+    def use(primary_url: str, backup_url: str = "", timeout: float = CLIENT_TIMEOUT) -> None:
+        _use_gateways(settings, primary_url, backup_url, timeout)
 
     yield use
     gateway_get.cache_clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 
@@ -13,6 +14,10 @@ from conftest import bearer
 
 from .test_services import DECLINED, OK, window_closed
 
+_YEAR = date.today().year + 3
+CARD = {"exp_month": 12, "exp_year": _YEAR, "cvc": "123", "name": "A Shopper"}
+FORM = {"expiry": f"12 / {_YEAR % 100:02d}", "cvc": "123", "name": "A Shopper"}
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -22,7 +27,7 @@ def post_pay(client, order, user=None, key=None, **body):
         headers["HTTP_X_IDEMPOTENCY_KEY"] = key
     return client.post(
         f"/api/v1/orders/{order.id}/pay",
-        body or {"card_number": OK},
+        {**CARD, "card_number": OK, **body},
         content_type="application/json",
         **headers,
     )
@@ -55,8 +60,9 @@ def test_same_key_other_card_is_refused(client, pay_settings, make_sale, reserve
 @pytest.mark.parametrize(
     "body, code",
     [
-        ({"card_number": "12ab"}, "invalid_card_number"),
-        ({"card_number": "4242"}, "invalid_card_number"),
+        ({**CARD, "card_number": "12ab"}, "invalid_card_number"),
+        ({**CARD, "card_number": "4242"}, "invalid_card_number"),
+        ({"card_number": OK}, "bad_request"),
         ({}, "bad_request"),
     ],
 )
@@ -134,9 +140,11 @@ def test_checkout_page_form_then_live_outcome(client, pay_settings, make_sale, r
     assert 'name="card_number"' in html and "data-reserved-until-ms" in html
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)  # no inline JS (strict CSP)
     nonce = re.search(r'name="nonce" value="([0-9a-f]+)"', html).group(1)
-    response = client.post(f"/orders/{order.id}/pay/", {"card_number": OK, "nonce": nonce})
+    response = client.post(f"/orders/{order.id}/pay/", {**FORM, "card_number": OK, "nonce": nonce})
     assert response.status_code == 302
-    client.post(f"/orders/{order.id}/pay/", {"card_number": OK, "nonce": nonce})  # double click
+    client.post(
+        f"/orders/{order.id}/pay/", {**FORM, "card_number": OK, "nonce": nonce}
+    )  # double click
     assert Payment.objects.filter(order=order).count() == 1
     pending = client.get(f"/orders/{order.id}/pay/").content.decode()
     assert 'data-outcome="pending"' in pending and "/ws/orders/" in pending
@@ -150,7 +158,7 @@ def test_checkout_page_form_then_live_outcome(client, pay_settings, make_sale, r
 def test_checkout_page_declined_and_expired_endings(client, pay_settings, make_sale, reserve):
     order = reserve(make_sale())
     client.force_login(order.user)
-    client.post(f"/orders/{order.id}/pay/", {"card_number": DECLINED, "nonce": "n1"})
+    client.post(f"/orders/{order.id}/pay/", {**FORM, "card_number": DECLINED, "nonce": "n1"})
     payment_charge_attempt(payment_id=Payment.objects.get().id)
     assert 'data-outcome="declined"' in client.get(f"/orders/{order.id}/pay/").content.decode()
 
@@ -161,7 +169,7 @@ def test_checkout_page_declined_and_expired_endings(client, pay_settings, make_s
 
     orders_expire_all_due()
     assert 'data-outcome="expired"' in client.get(f"/orders/{other.id}/pay/").content.decode()
-    refused = client.post(f"/orders/{other.id}/pay/", {"card_number": OK, "nonce": "n2"})
+    refused = client.post(f"/orders/{other.id}/pay/", {**FORM, "card_number": OK, "nonce": "n2"})
     assert refused.status_code == 410
 
 

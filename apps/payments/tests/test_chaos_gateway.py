@@ -35,19 +35,23 @@ def test_gateway_slowed_to_10s_then_failing_then_back(
     worker_factory, make_sale, reserve, use_gateways
 ):
     n = scaled(10, 60)
-    first = GatewayProcess("chaos", "--latency-ms", "10000")
+    first = GatewayProcess("chaos")
     first.start()
     use_gateways(first.url)  # this process's jobs and audit use the worker's gateway
     port = first.port
     current = first
-    say(f"gateway answers charges after ~10 s (the client gives up after 1 s); {n} shoppers pay")
     try:
+        # The shoppers' cards go to the gateway (tokens) while it is healthy; the charges
+        # then meet the slow, the failing and the recovered gateway.
         sale = make_sale(inventory=n + 2)
         orders = [reserve(sale) for _ in range(n)]
-        worker_factory(PAYMENT_GATEWAY_URL=first.url)
         payments = [
             payment_create(order_id=o.id, user_id=o.user_id, card_number=OK)[0] for o in orders
         ]
+        first.stop()
+        current = _phase("answering charges after ~10 s", port, "--latency-ms", "10000")
+        say(f"the client gives up after 1 s; {n} shoppers pay")
+        worker_factory(PAYMENT_GATEWAY_URL=current.url)
         ids = [p.id for p in payments]
         time.sleep(scaled(6, 15))
         pending = Payment.objects.filter(id__in=ids, status=PaymentStatus.PENDING).count()

@@ -80,7 +80,7 @@ def test_no_secret_reaches_a_log_or_a_span(
     assert reserved.status_code == 201
     paid = client.post(
         f"/api/v1/orders/{reserved.json()['order_id']}/pay",
-        {"card_number": OK},
+        {"card_number": OK, "exp_month": "12", "exp_year": "2040", "cvc": "123"},
         content_type="application/json",
         HTTP_X_IDEMPOTENCY_KEY="secret-pay-1",
         HTTP_AUTHORIZATION=f"Bearer {token}",

@@ -26,7 +26,7 @@ from apps.payments.services import (
     retry_delay,
 )
 
-from .conftest import free_port
+from .conftest import GatewayProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -276,10 +276,15 @@ def test_two_attempts_of_one_payment_at_once_charge_once(pay_settings, make_sale
 def test_circuit_opens_and_the_backup_takes_over(
     pay_settings, use_gateways, make_sale, reserve, backup_gateway
 ):
-    dead_url = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
-    use_gateways(dead_url, backup_gateway.url)
-    orders = [reserve(make_sale()) for _ in range(2)]
-    payment = pay(orders[0], OK)
+    primary = GatewayProcess("circuit")
+    primary.start()
+    try:
+        use_gateways(primary.url, backup_gateway.url)
+        orders = [reserve(make_sale()) for _ in range(2)]
+        payment = pay(orders[0], OK)  # the card is tokenized on both gateways
+        second = pay(orders[1], OK)
+    finally:
+        primary.stop()  # then nothing listens: connection refused
     outcomes = drive(payment.id)
     assert outcomes[-1] == "succeeded"
     payment.refresh_from_db()
@@ -287,7 +292,6 @@ def test_circuit_opens_and_the_backup_takes_over(
     primary_calls = payment.attempt_log.filter(gateway="primary").count()
     assert primary_calls == pay_settings.PAYMENT_BREAKER_THRESHOLD  # then the circuit opened
     # While it is open, the next payment goes straight to the backup.
-    second = pay(orders[1], OK)
     assert drive(second.id) == ["succeeded"]
     assert Payment.objects.get(id=second.id).gateway == "backup"
 

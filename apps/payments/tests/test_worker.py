@@ -34,13 +34,15 @@ def statuses(ids) -> dict:
     return dict(Payment.objects.filter(id__in=ids).values_list("id", "status"))
 
 
-def test_pay_through_the_api_and_the_worker(client, worker_factory, make_sale, reserve):
+def test_pay_through_the_api_and_the_worker(
+    client, pay_settings, worker_factory, make_sale, reserve
+):
     order = reserve(make_sale())
     worker_factory()
     headers = bearer(order.user)
     response = client.post(
         f"/api/v1/orders/{order.id}/pay",
-        {"card_number": OK},
+        {"card_number": OK, "exp_month": "12", "exp_year": "2040", "cvc": "123"},
         content_type="application/json",
         HTTP_X_IDEMPOTENCY_KEY="checkout-1",
         **headers,
@@ -59,11 +61,12 @@ def test_pay_through_the_api_and_the_worker(client, worker_factory, make_sale, r
 
 
 def test_worker_killed_mid_charge_is_redelivered_and_charges_once(
-    worker_factory, make_sale, reserve
+    worker_factory, use_gateways, make_sale, reserve
 ):
     slow = GatewayProcess("killtest", "--latency-ms", "2000")
     slow.start()
     try:
+        use_gateways(slow.url, timeout=6)  # tokenizing the card is slow too
         order = reserve(make_sale())
         worker = worker_factory(PAYMENT_GATEWAY_URL=slow.url, PAYMENT_GATEWAY_TIMEOUT=6)
         payment, _ = payment_create(order_id=order.id, user_id=order.user_id, card_number=OK)
@@ -105,19 +108,20 @@ def test_worker_killed_mid_charge_is_redelivered_and_charges_once(
 def test_gateway_down_opens_the_circuit_and_payments_settle_after_recovery(
     worker_factory, make_sale, reserve, use_gateways
 ):
-    """The gateway is down for a while (8 s here instead of a minute: the breaker's open
-    period is 2 s in this test): the circuit opens, payments wait, all settle after."""
+    """The gateway goes down once the cards are tokenized, for a while (8 s here instead of
+    a minute: the breaker's open period is 2 s in this test): the circuit opens, payments
+    wait, all settle after."""
     outage = GatewayProcess("outage")
     outage.start()
     use_gateways(outage.url)  # this process's audit asks the same gateway as the worker
     try:
         sale = make_sale(inventory=10)
         orders = [reserve(sale) for _ in range(8)]
-        worker_factory(PAYMENT_GATEWAY_URL=outage.url)
-        outage.stop()
         payments = [
             payment_create(order_id=o.id, user_id=o.user_id, card_number=OK)[0] for o in orders
         ]
+        outage.stop()
+        worker_factory(PAYMENT_GATEWAY_URL=outage.url)
         ids = [p.id for p in payments]
         wait_for(
             lambda: int(breaker_snapshot("primary").get("opened", 0)) >= 1,

@@ -38,7 +38,7 @@ def test_idor_on_another_shoppers_order_is_404(client, make_sale, make_shopper):
     assert client.get(f"/api/v1/orders/{order_id}").status_code == 401
     pay = client.post(
         f"/api/v1/orders/{order_id}/pay",
-        {"card_number": "4242424242424242"},
+        {"card_number": "4242424242424242", "exp_month": "12", "exp_year": "2040", "cvc": "123"},
         content_type="application/json",
         HTTP_X_IDEMPOTENCY_KEY="intruder-pay",
         **bearer(intruder),
