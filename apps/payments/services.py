@@ -271,14 +271,10 @@ def charge_is_ours(record: ChargeRecord, payment: Payment | None) -> bool:
 @dataclass(frozen=True)
 class AttemptResult:
     outcome: str  # succeeded | declined | retry | dead_letter | settled | skipped
+    # A retry's delay when it is known (the circuit's open period); None: the task's
+    # exponential backoff decides.
     retry_in: float | None = None
     detail: str = ""
-
-
-def retry_delay(attempt: int) -> float:
-    """0.5 s doubling per attempt, capped, with ±25 % jitter so retries do not march."""
-    base = settings.PAYMENT_RETRY_BASE_SECONDS * (2 ** max(attempt - 1, 0))
-    return min(base, settings.PAYMENT_RETRY_CAP_SECONDS) * random.uniform(0.75, 1.25)
 
 
 def _log_attempt(
@@ -398,7 +394,7 @@ def payment_charge_attempt(*, payment_id: object, gateway: str | None = None) ->
         if attempts >= settings.PAYMENT_MAX_ATTEMPTS:
             payment_dead_letter(payment_id=payment.id, reason=f"{attempts} attempts: {exc}")
             return AttemptResult("dead_letter", detail=str(exc))
-        return AttemptResult("retry", retry_in=retry_delay(attempts), detail=str(exc))
+        return AttemptResult("retry", detail=str(exc))
     except GatewayRejected as exc:
         breaker_record(name, success=True)  # the gateway answered; our request was wrong
         _log_attempt(

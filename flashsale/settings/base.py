@@ -381,8 +381,8 @@ def merchant_id_of(database: dict) -> str:
 PAYMENT_MERCHANT_ID = env("PAYMENT_MERCHANT_ID", default=merchant_id_of(DATABASES["default"]))
 PAYMENT_PRIMARY_GATEWAY = "primary"
 PAYMENT_BACKUP_GATEWAY = "backup" if PAYMENT_BACKUP_GATEWAY_URL else ""
-# Retries of timeouts and 5xx: 0.5 s doubling, capped, ±25 % jitter, same idempotency key.
-PAYMENT_RETRY_BASE_SECONDS = env.float("PAYMENT_RETRY_BASE_SECONDS", default=0.5)
+# Retries of timeouts, 5xx and transient database/broker errors: Celery's backoff (1 s
+# doubling, full jitter) capped at this, same idempotency key.
 PAYMENT_RETRY_CAP_SECONDS = env.float("PAYMENT_RETRY_CAP_SECONDS", default=8.0)
 PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=8)
 # Circuit breaker shared by all workers (Redis): opens after N consecutive failures,

@@ -13,3 +13,5 @@ DATABASES["default"]["NAME"] = DATABASES["default"]["TEST"]["NAME"]
 # Named so the tests can end this worker's sessions after a SIGKILL (and drop the test DB).
 DATABASES["default"]["OPTIONS"]["application_name"] = "fs-paytest-worker"
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", "/tmp/fs-test-mail")
+# A test may run the worker as a role of its own, to make the database refuse it alone.
+DATABASES["default"]["USER"] = os.environ.get("FS_TEST_DB_USER") or DATABASES["default"]["USER"]
