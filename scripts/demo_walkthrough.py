@@ -117,6 +117,9 @@ def walk_decline_then_rebuy(browser, base: str, sale_id: str, username: str) -> 
         page.get_by_role("link", name="Pay").first.click()
         page.wait_for_url(f"{base}/orders/**/pay/")
         page.get_by_label("Card number").fill(card)
+        page.get_by_label("Expiry date").fill("12 / 40")
+        page.get_by_label("Security code").fill("123")
+        page.get_by_label("Name on card").fill(username)
         page.get_by_role("button", name="Pay").click()
         page.wait_for_function(
             "() => [...document.querySelectorAll('[data-outcome]')].some(e => !e.hidden && "

@@ -59,7 +59,7 @@ def test_a_purchase_and_its_payment_are_one_trace(client, spans, pay_settings, m
     order_id = reserved.json()["order_id"]
     paid = client.post(
         f"/api/v1/orders/{order_id}/pay",
-        {"card_number": OK},
+        {"card_number": OK, "exp_month": "12", "exp_year": "2040", "cvc": "123"},
         content_type="application/json",
         HTTP_X_IDEMPOTENCY_KEY="pay-1",
         **bearer(shopper),
