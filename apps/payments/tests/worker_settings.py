@@ -15,3 +15,7 @@ DATABASES["default"]["OPTIONS"]["application_name"] = "fs-paytest-worker"
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", "/tmp/fs-test-mail")
 # A test may run the worker as a role of its own, to make the database refuse it alone.
 DATABASES["default"]["USER"] = os.environ.get("FS_TEST_DB_USER") or DATABASES["default"]["USER"]
+# ...and with the psycopg pool production processes use (the test process runs without).
+if os.environ.get("FS_TEST_DB_POOL"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 4, "timeout": 1.0}
