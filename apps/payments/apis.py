@@ -92,6 +92,7 @@ class OrderPayApi(APIView):
     def post(self, request, order_id):
         user_id = _shopper_id(request)
         order_id = _order_id(order_id)
+        client_key = idempotency_key_header(request, required=False) or ""
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         card = data.validated_data
@@ -103,7 +104,7 @@ class OrderPayApi(APIView):
             exp_year=card["exp_year"],
             cvc=card["cvc"],
             cardholder_name=card.get("name", ""),
-            client_key=idempotency_key_header(request, required=False) or "",
+            client_key=client_key,
         )
         return Response(
             {

@@ -46,7 +46,9 @@ ENDPOINTS = {
     ),
     # A random order: the body was read, the order is not the shopper's.
     "/api/v1/orders/{order_id}/pay": Endpoint(
-        "/api/v1/orders/{order_id}/pay", {"card_number": "4242424242424242"}, 404
+        "/api/v1/orders/{order_id}/pay",
+        {"card_number": "4242424242424242", "exp_month": "12", "exp_year": "2040", "cvc": "123"},
+        404,
     ),
 }
 

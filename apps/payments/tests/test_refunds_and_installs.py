@@ -101,7 +101,7 @@ def second_install(own_ledger):
 def pay_through_the_api(client, order) -> None:
     response = client.post(
         f"/api/v1/orders/{order.id}/pay",
-        {"card_number": OK},
+        {"card_number": OK, "exp_month": "12", "exp_year": "2040", "cvc": "123"},
         content_type="application/json",
         HTTP_X_IDEMPOTENCY_KEY=f"pay-{order.id}",
         **bearer(order.user),
