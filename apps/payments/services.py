@@ -391,6 +391,15 @@ def payment_charge_attempt(*, payment_id: object, gateway: str | None = None) ->
             detail=str(exc),
             started=started,
         )
+        if in_progress:
+            # Our earlier request with this key is still being processed (a slow charge the
+            # client gave up on): this call tried nothing, so it is not counted against the
+            # attempts; look again after the backoff, until the reservation's bound.
+            Payment.objects.filter(id=payment.id, attempts__gt=0).update(attempts=F("attempts") - 1)
+            if _past_bound(order):
+                payment_dead_letter(payment_id=payment.id, reason=f"still in progress: {exc}")
+                return AttemptResult("dead_letter", detail=str(exc))
+            return AttemptResult("retry", detail=str(exc))
         if attempts >= settings.PAYMENT_MAX_ATTEMPTS:
             payment_dead_letter(payment_id=payment.id, reason=f"{attempts} attempts: {exc}")
             return AttemptResult("dead_letter", detail=str(exc))

@@ -164,6 +164,24 @@ def test_dead_letter_retries_on_the_backup_gateway(
     assert Order.objects.get(id=order.id).status == OrderStatus.CANCELLED
 
 
+def test_a_charge_still_in_progress_is_not_counted_as_an_attempt(
+    pay_settings, make_sale, reserve, gateway
+):
+    """The slow card outlives the client's timeout; the retries meanwhile get 409 (same key
+    in progress). Those did not attempt anything: with only two attempts allowed the charge
+    still settles, once, instead of going to the dead letters."""
+    pay_settings.PAYMENT_MAX_ATTEMPTS = 2
+    order = reserve(make_sale())
+    payment = pay(order, SLOW)
+    outcomes = drive(payment.id)
+    assert outcomes[-1] == "succeeded" and outcomes.count("retry") >= 2, outcomes
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.SUCCEEDED and payment.attempts <= 2
+    assert not DeadLetter.objects.filter(payment_id=payment.id).exists()
+    http = [a.http_status for a in payment.attempt_log.filter(kind="charge")]
+    assert 409 in http, http
+
+
 def test_card_3220_slow_success_settles_once(pay_settings, make_sale, reserve, gateway):
     order = reserve(make_sale())
     payment = pay(order, SLOW)
