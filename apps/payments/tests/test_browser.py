@@ -21,7 +21,22 @@ from .test_services import ALWAYS_5XX, DECLINED, OK, SLOW, TIMEOUT_TWICE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "checkout"
+ROOT = Path(__file__).resolve().parents[3]
+SHOTS = ROOT / "test-output" / "checkout"
+AXE = ROOT / "apps" / "core" / "tests" / "vendor" / "axe.min.js"  # axe-core, pinned
+
+
+def _axe_serious(page) -> list:
+    """axe-core's serious and critical violations on the page as it is now (injected
+    through DevTools: the shop's CSP refuses inline scripts)."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    violations = page.evaluate(
+        "axe.run(document, {resultTypes: ['violations']})"
+        ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact,"
+        " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)})))"
+    )
+    return [v for v in violations if v["impact"] in ("serious", "critical")]
 
 
 @pytest.fixture
@@ -88,6 +103,7 @@ def test_checkout_form(live_server, browser_page, pay_settings, make_sale, reser
         assert page.get_by_label("Name on card").get_attribute("autocomplete") == "cc-name"
         assert page.locator("[data-test-cards]").count() == 0
         assert "4242" not in page.content()
+        assert not _axe_serious(page)
         page.screenshot(path=str(SHOTS / "checkout-desktop.png"), full_page=True)
 
         number.press_sequentially("4242424242424242")
@@ -108,6 +124,8 @@ def test_checkout_form(live_server, browser_page, pay_settings, make_sale, reser
         assert alert.inner_text() == "Your card has expired. Try another card."
         assert page.get_by_label("Card number").input_value() == ""  # never echoed back
         assert page.get_by_label("Name on card").input_value() == "Ada Lovelace"
+        assert not _axe_serious(page)
+        page.screenshot(path=str(SHOTS / "checkout-refused-desktop.png"), full_page=True)
 
         phone = page.browser_handle.new_context(
             viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
@@ -120,6 +138,7 @@ def test_checkout_form(live_server, browser_page, pay_settings, make_sale, reser
             phone_page.get_by_label("Expiry date").press_sequentially("1240")
             width = phone_page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
+            assert not _axe_serious(phone_page)
             phone_page.screenshot(path=str(SHOTS / "checkout-phone.png"), full_page=True)
         finally:
             phone.close()
@@ -129,6 +148,7 @@ def test_checkout_form(live_server, browser_page, pay_settings, make_sale, reser
         cards = page.locator("[data-test-cards]")
         cards.locator("summary").click()  # a closed <details> until asked
         assert "4242 4242 4242 4242" in cards.inner_text()
+        assert not _axe_serious(page)
         page.screenshot(path=str(SHOTS / "checkout-demo-desktop.png"), full_page=True)
     finally:
         connections.close_all()
