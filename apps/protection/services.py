@@ -14,16 +14,14 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import F
-from django.db.models.functions import Greatest, Now
 
 from apps.core.errors import Forbidden
 from apps.core.redis import RedisError, get_redis, sale_key
 
 from . import pow
 from .blocklist import is_blocked
-from .models import FlaggedAddress, FlaggedShopper
 from .scoring import request_score
+from .tasks import record_flag
 
 logger = logging.getLogger(__name__)
 
@@ -160,29 +158,7 @@ def flag_later(*, user_id: int, ip: str, sale_id: str, score: int, reasons: list
     except RedisError:
         return
     try:
-        from .tasks import record_flag
-
         # No publish retries: a broker that is down must not slow the join.
         record_flag.apply_async((user_id, ip, sale_id, score, reasons), retry=False)
     except Exception:  # the broker being down must not change the verdict
         logger.warning("could not queue the bot flag of user %s", user_id)
-
-
-def flag_record(
-    *, user_id: int, ip: str, sale_id: str | None, score: int, reasons: list[str]
-) -> None:
-    """Upsert the shopper's and the address's flag (safe to run twice)."""
-    for model, lookup in ((FlaggedShopper, {"user_id": user_id}), (FlaggedAddress, {"ip": ip})):
-        if not lookup.get("user_id", lookup.get("ip")):
-            continue
-        model.objects.get_or_create(**lookup)
-        changes = {
-            "score": Greatest(F("score"), score),
-            "reasons": sorted(set(reasons)),
-            "times_flagged": F("times_flagged") + 1,
-            "last_sale_id": sale_id,
-            "last_seen": Now(),
-        }
-        if model is FlaggedShopper:
-            changes["last_ip"] = ip or None
-        model.objects.filter(**lookup).update(**changes)

@@ -1,15 +1,15 @@
 from celery import shared_task
 
+from apps.orders.services.degraded import degraded_sales_resync
+
+from .flags import flag_record
+
 
 @shared_task(name="protection.record_flag", ignore_result=True)
 def record_flag(user_id: int, ip: str, sale_id: str, score: int, reasons: list[str]) -> None:
-    from .services import flag_record
-
     flag_record(user_id=user_id, ip=ip, sale_id=sale_id, score=score, reasons=reasons)
 
 
 @shared_task(name="protection.resync_degraded_inventory", ignore_result=True)
 def resync_degraded_inventory() -> None:
-    from apps.orders.services.degraded import degraded_sales_resync
-
     degraded_sales_resync()

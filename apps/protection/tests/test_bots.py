@@ -9,10 +9,11 @@ from django.core import signing
 from django.test import RequestFactory
 
 from apps.protection import blocklist
+from apps.protection.flags import flag_record
 from apps.protection.models import FlaggedAddress, FlaggedShopper
 from apps.protection.pow import challenge_issue, leading_zero_bits, pow_digest, pow_solve
 from apps.protection.scoring import DEVICE_COOKIE, SEEN_COOKIE, cookie_sign, timing_is_regular
-from apps.protection.services import flag_record, join_screen
+from apps.protection.services import join_screen
 from conftest import bearer
 
 from .conftest import purchase_auth
