@@ -13,6 +13,7 @@ from apps.core.redis import RedisError, get_redis
 from . import redis_scripts
 from .keys import sale_keys
 from .models import SaleBuyer, Unit
+from .signals import inventory_rebuilt
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +96,7 @@ def inventory_rebuild(*, sale_id: object) -> int | None:
             pipe.hset(keys.staged_buyers, mapping=dict(items[start : start + _CHUNK]))
         pipe.execute()
         left = redis_scripts.swap_rebuilt(keys, generation=token)
-        from apps.orders.services.purchase import idempotency_records_restore
-
-        idempotency_records_restore(sale_id=sale_id, units_left_now=left)
+        inventory_rebuilt.send(sender=None, sale_id=sale_id, units_left_now=left)
         logger.info("inventory rebuilt for sale %s: %s units free", sale_id, left)
         return left
     finally:

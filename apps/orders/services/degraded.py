@@ -21,7 +21,7 @@ from apps.core.errors import ApplicationError, Gone, ServiceUnavailable, TooEarl
 from apps.core.redis import RedisError, get_redis
 from apps.sales.selectors import SaleSnapshot
 
-from .purchase import (
+from .reservations import (
     AlreadyReserved,
     IdempotencyKeyReused,
     Reservation,
