@@ -99,3 +99,23 @@ def test_postgres_failure_after_redis_hold_gives_the_hold_back(make_sale, shoppe
     assert redis_client.zcard(sale_keys(sale.id).inflight) == 0
     assert not Order.objects.exists()
     assert sale_audit(sale_id=sale.id).clean
+
+
+def test_rebuild_after_redis_lost_the_sale_restores_its_replay_records(
+    make_sale, shopper, redis_client
+):
+    """Inventory's rebuild tells the layers above (inventory_rebuilt): orders puts its
+    idempotency records back, so the shopper's retry replays the order, not a new one."""
+    from apps.core.redis import sale_key
+
+    sale = make_sale(inventory=3)
+    snap = sale_snapshot(str(sale.id))
+    first = order_reserve(sale=snap, user_id=shopper.id, quantity=1, idempotency_key="k").body
+    lost = list(redis_client.scan_iter(match=sale_key(sale.id, "*")))
+    redis_client.delete(*lost)  # Redis lost every key of the sale
+    assert inventory_reconcile(sale_id=sale.id).rebuilt
+    assert redis_client.exists(sale_keys(sale.id).idempotency(shopper.id, "k"))
+    again = order_reserve(sale=snap, user_id=shopper.id, quantity=1, idempotency_key="k")
+    assert not again.created
+    assert again.body["order_id"] == first["order_id"]
+    assert Order.objects.filter(user=shopper).count() == 1
