@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.core.redis import get_redis
+from apps.core.testing.ports import free_port
 from apps.core.tokens import shopper_token_issue
 
 
@@ -99,12 +100,6 @@ def make_sale():
     return make
 
 
-def _free_port() -> int:
-    from apps.core.redis_server import free_port
-
-    return free_port()
-
-
 @pytest.fixture
 def private_redis(settings):
     """A redis-server of this test's own on a free port, so the test may FLUSHDB or kill it
@@ -115,9 +110,9 @@ def private_redis(settings):
     import redis as redis_lib
 
     from apps.core import lua
-    from apps.core.redis_server import redis_server_start
+    from apps.core.testing.redis_server import redis_server_start
 
-    port = _free_port()
+    port = free_port()
     workdir = tempfile.mkdtemp(prefix="fs-redis-")
     process = redis_server_start(port=port, workdir=workdir)
     client = redis_lib.Redis(port=port)

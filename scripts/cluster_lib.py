@@ -1,4 +1,4 @@
-"""scripts/cluster: N web nodes + M ws nodes behind nginx (apps/core/fleet.py).
+"""scripts/cluster: N web nodes + M ws nodes behind nginx (apps/core/testing/fleet.py).
 
 --bench N1,N2,...: for each N, a fleet of N web nodes (one granian worker each: a node is one
 process here, as it would be one container), then wrk through nginx on
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from apps.core.fleet import fleet_start  # noqa: E402
+from apps.core.testing.fleet import fleet_start  # noqa: E402
 
 WRK_POST = """
 wrk.method = "POST"

@@ -25,7 +25,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from apps.core.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from apps.core.testing.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 SHOTS = ROOT / "test-output" / "demo"
 CARDS = [

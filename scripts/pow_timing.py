@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from apps.core.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from apps.core.testing.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 PAGE = b"<!doctype html><title>pow</title>"
 SOLVE = """([challenge, difficulty]) => new Promise((resolve, reject) => {

@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from apps.core.redis_server import free_port, redis_server_start  # noqa: E402
+from apps.core.testing.ports import free_port  # noqa: E402
+from apps.core.testing.redis_server import redis_server_start  # noqa: E402
 
 
 def main() -> None:

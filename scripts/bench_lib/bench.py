@@ -95,7 +95,7 @@ def start_redis(args, workdir: Path) -> subprocess.Popen:
         if probe.connect_ex(("127.0.0.1", args.redis_port)) == 0:
             sys.exit(f"port {args.redis_port} is taken; pick another with --redis-port")
     sys.path.insert(0, str(ROOT))
-    from apps.core.redis_server import redis_server_start
+    from apps.core.testing.redis_server import redis_server_start
 
     try:
         return redis_server_start(

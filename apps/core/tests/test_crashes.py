@@ -24,8 +24,8 @@ import httpx
 import pytest
 from django.conf import settings
 
+from apps.core.testing.ports import free_port
 from apps.orders.tests.chaos_harness import Sale, assert_sound, recover, shoppers, verdict
-from apps.protection.tests.servers import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

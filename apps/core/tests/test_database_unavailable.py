@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from apps.core.postgres_server import PrivatePostgres
+from apps.core.testing.postgres_server import PrivatePostgres
 from apps.protection.tests.servers import AppServer
 from conftest import bearer
 

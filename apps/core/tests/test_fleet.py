@@ -1,5 +1,5 @@
-"""Several nodes on this machine (apps/core/fleet.py, scripts/cluster): two web nodes and two
-ws nodes, each the Procfile's own command, behind Debian's nginx running the production
+"""Several nodes on this machine (apps/core/testing/fleet.py, scripts/cluster): two web nodes
+and two ws nodes, each the Procfile's own command, behind Debian's nginx running the production
 config (docs/nginx.conf) with the upstreams listing the nodes."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import websocket
 from django.conf import settings
 from django.db import connection
 
-from apps.core.fleet import fleet_start
+from apps.core.testing.fleet import fleet_start
 from apps.core.tokens import shopper_token_issue
 from conftest import admitted
 

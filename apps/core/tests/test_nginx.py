@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from apps.core.nginx_server import Nginx
+from apps.core.testing.nginx_server import Nginx
 from apps.protection.tests.servers import AppServer
 
 IDLE_SOCKETS = 200

@@ -1,7 +1,7 @@
 """PostgreSQL scale-out on real engines: a primary of the test's own, a streaming replica of it
 (pg_basebackup), PgBouncer in transaction mode in front of both, and the app server (granian)
 configured with DATABASE_URL / DATABASE_REPLICA_URL through PgBouncer. Started once for the
-module (apps/core/pg_servers.py) and torn down after it."""
+module (apps/core/testing/pg_servers.py) and torn down after it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pytest
 from django.conf import settings
 
 from apps.core.db_router import PrimaryReplicaRouter, stale_read_alias, stale_reads
-from apps.core.pg_servers import pg_primary_start, pg_replica_start, pgbouncer_start
+from apps.core.testing.pg_servers import pg_primary_start, pg_replica_start, pgbouncer_start
 from apps.protection.tests.servers import AppServer
 from conftest import admitted
 

@@ -1,5 +1,5 @@
 """The same code on a real Redis Cluster: 3 masters with a replica each, started once per test
-session on loopback ports of its own (apps/core/redis_cluster_server.py).
+session on loopback ports of its own (apps/core/testing/redis_cluster_server.py).
 
 The core paths are the suite's own tests, run again with REDIS_CLUSTER_NODES set: every
 Redis call (Lua scripts, pipelines, the cache and the rate limits in it) then goes through
@@ -24,7 +24,7 @@ from redis.cluster import RedisCluster
 
 from apps.core import lua
 from apps.core.redis import RedisError, get_redis
-from apps.core.redis_cluster_server import redis_cluster_start
+from apps.core.testing.redis_cluster_server import redis_cluster_start
 from apps.core.tests.test_accounts import admin_client  # noqa: F401  (runs on_commit hooks)
 from apps.inventory.keys import sale_keys
 

@@ -27,6 +27,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
+from apps.core.testing.ports import free_port
 from apps.core.tokens import shopper_token_issue
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -40,12 +41,6 @@ def scaled(short: int, full: int) -> int:
 def say(message: str) -> None:
     """Each scenario prints what it did and what it found (shown with pytest -s)."""
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------- Redis
@@ -62,7 +57,7 @@ class OwnRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        from apps.core.redis_server import redis_server_start
+        from apps.core.testing.redis_server import redis_server_start
 
         self.process = redis_server_start(port=self.port, workdir=self.workdir)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import httpx
 import pytest
 from django.conf import settings
 
+from apps.core.testing.ports import free_port
 from apps.orders.models import Order
 from apps.orders.services import order_reserve
 from apps.payments.gateways.base import gateway_get
@@ -40,12 +40,6 @@ def _log_file(prefix: str):
     return tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
         prefix=prefix, suffix=".log", dir=LOG_DIR, delete=False
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class GatewayProcess:

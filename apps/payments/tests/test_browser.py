@@ -7,13 +7,13 @@ live (the page polls when no WebSocket answers). Screenshots go to test-output/c
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
 from django.db import connections
 
-from apps.core.browser import CHROMIUM, CHROMIUM_ARGS
+from apps.core.testing.browser import CHROMIUM, CHROMIUM_ARGS
+from apps.core.testing.ports import free_port
 from apps.payments.services import dead_letters_process
 
 from .conftest import wait_for
@@ -155,12 +155,6 @@ def test_checkout_form(live_server, browser_page, pay_settings, make_sale, reser
     assert not errors, errors
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_each_test_card_ends_on_the_right_screen(
     live_server,
     browser_page,
@@ -171,7 +165,7 @@ def test_each_test_card_ends_on_the_right_screen(
     make_shopper,
     settings,
 ):
-    settings.WS_PUBLIC_URL = f"ws://127.0.0.1:{_closed_port()}"  # no socket: the page polls
+    settings.WS_PUBLIC_URL = f"ws://127.0.0.1:{free_port()}"  # no socket: the page polls
     settings.DEMO_MODE = True
     worker_factory(PAYMENT_MAX_ATTEMPTS=3, PAYMENT_RETRY_CAP_SECONDS=1)
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,6 @@ process or a dependency cut under a running server."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -12,11 +11,7 @@ from pathlib import Path
 import httpx
 from django.conf import settings
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from apps.core.testing.ports import free_port
 
 
 class AppServer:

@@ -152,7 +152,7 @@ class OwnRedis:
     def __init__(self):
         import tempfile
 
-        from .servers import free_port
+        from apps.core.testing.ports import free_port
 
         self.port = free_port()
         self.workdir = tempfile.mkdtemp(prefix="fs-prot-redis-")
@@ -160,7 +160,7 @@ class OwnRedis:
         self.start()
 
     def start(self) -> None:
-        from apps.core.redis_server import redis_server_start
+        from apps.core.testing.redis_server import redis_server_start
 
         self.process = redis_server_start(port=self.port, workdir=self.workdir)
 

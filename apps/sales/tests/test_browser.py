@@ -22,7 +22,8 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from apps.core.browser import CHROMIUM, CHROMIUM_ARGS
+from apps.core.testing.browser import CHROMIUM, CHROMIUM_ARGS
+from apps.core.testing.ports import free_port
 from apps.orders.models import Order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -31,16 +32,10 @@ ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def daphne():
     """daphne on a free port, sharing this test run's database and Redis keys."""
-    port = _closed_port()
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "apps.sales.tests.daphne_settings",

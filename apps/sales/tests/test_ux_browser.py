@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.core.browser import CHROMIUM, CHROMIUM_ARGS
+from apps.core.testing.browser import CHROMIUM, CHROMIUM_ARGS
 from apps.orders.models import Order
 from apps.orders.services import order_reserve
 from apps.orders.services.transitions import order_transition

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from .redis_server import free_port
+from .ports import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "docs" / "nginx.conf"
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import redis
 
-from .redis_server import free_port, redis_server_start
+from .ports import free_port
+from .redis_server import redis_server_start
 
 
 def _port_free(port: int) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from .redis_server import free_port
+from .ports import free_port
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 OS_USER = "postgres"

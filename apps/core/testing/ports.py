@@ -1,0 +1,11 @@
+"""A loopback port nobody listens on, for a server a test or script starts of its own."""
+
+from __future__ import annotations
+
+import socket
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
