@@ -3,9 +3,7 @@ every process of a node, OpenTelemetry traces when an exporter is configured."""
 
 import os
 
-import environ
-
-env = environ.Env()
+from .env import env
 
 # OBSERVABILITY=0 drops the metrics/request-id middleware: only scripts/bench uses it, to
 # measure what observability costs on the hot path.

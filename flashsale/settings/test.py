@@ -7,8 +7,11 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-signing-key-7Hq2Lm9Rx4Vb8Nc3Zt6Wk1Pd5Fg0Js-Ya")
 os.environ.setdefault("JWT_KEYS", "t1:test-only-jwt-key-Qm4Rz8Xc2Vn6Bt0Lp5Kw9Hd3")
 
+from kombu import Queue  # noqa: E402
+
 from .base import *  # noqa: E402, F403
-from .base import Queue, env, merchant_id_of  # noqa: E402
+from .env import env  # noqa: E402
+from .payments import merchant_id_of  # noqa: E402
 
 # A database index of the test run's own, and a key prefix unique per run.
 REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:6379/13")

@@ -1,0 +1,12 @@
+"""The waiting room: the releaser's tick and the live sale messages."""
+
+from .env import env
+
+# The releaser (manage.py run_releaser) ticks every open room this often; a tick credits at
+# most WAITING_ROOM_LONGEST_GAP_MS of release after a pause, so a restart causes no burst.
+WAITING_ROOM_TICK_SECONDS = env.float("WAITING_ROOM_TICK_SECONDS", default=0.1)
+WAITING_ROOM_LONGEST_GAP_MS = env.int("WAITING_ROOM_LONGEST_GAP_MS", default=1000)
+# Live sale messages: at most one per this interval per sale (a phase change goes at once),
+# and an unchanged state is repeated this often as a heartbeat.
+WAITING_ROOM_BROADCAST_SECONDS = env.float("WAITING_ROOM_BROADCAST_SECONDS", default=0.25)
+WAITING_ROOM_HEARTBEAT_SECONDS = env.int("WAITING_ROOM_HEARTBEAT_SECONDS", default=5)
