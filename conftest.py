@@ -109,7 +109,6 @@ def private_redis(settings):
 
     import redis as redis_lib
 
-    from apps.core import lua
     from apps.core.testing.redis_server import redis_server_start
 
     port = free_port()
@@ -118,7 +117,6 @@ def private_redis(settings):
     client = redis_lib.Redis(port=port)
     settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
     get_redis.cache_clear()
-    lua._scripts.clear()
     try:
         yield client
     finally:
@@ -126,7 +124,6 @@ def private_redis(settings):
         process.wait()
         shutil.rmtree(workdir, ignore_errors=True)
         get_redis.cache_clear()
-        lua._scripts.clear()
 
 
 def admitted(user, sale, *, lifetime_seconds: int = 120) -> dict:

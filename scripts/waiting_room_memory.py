@@ -41,10 +41,9 @@ def main() -> None:
         import django
 
         django.setup()
-        from apps.core.lua import lua_script
         from apps.core.redis import get_redis
         from apps.waiting_room.keys import room_keys
-        from apps.waiting_room.redis_scripts import LUA, place_keys
+        from apps.waiting_room.redis_scripts import PLACE, place_keys
 
         redis = get_redis()
         for _ in range(100):
@@ -54,7 +53,7 @@ def main() -> None:
             except Exception:
                 time.sleep(0.05)
         print(redis.info("server")["redis_version"], "on port", port)
-        place = lua_script(LUA / "place.lua")
+        place = PLACE
 
         def used() -> int:
             return int(redis.info("memory")["used_memory"])

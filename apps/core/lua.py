@@ -1,7 +1,14 @@
-"""Lua scripts live in .lua files; each is loaded once per process and called by SHA."""
+"""Lua scripts live in .lua files, as module-level redis-py ``Script`` objects.
+
+The SHA is computed once from the file; each call runs EVALSHA on the client it is given (a
+pipeline, say) or on the process's current ``get_redis()``, and loads the script when the
+server answers NOSCRIPT (a restart, another server). Nothing is bound to the first client
+seen, so a test that swaps Redis has nothing to clear.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from redis.commands.core import Script
@@ -9,29 +16,27 @@ from redis.commands.core import Script
 from . import tracing
 from .redis import get_redis
 
-_scripts: dict[Path, Script] = {}
 
+class LuaScript(Script):
+    """A .lua file as a redis-py Script bound at call time; each call is a client span while
+    tracing is on."""
 
-class _TracedScript:
-    """A Script whose calls are client spans (only built while tracing is on)."""
+    def __init__(self, path: Path):
+        # Script.__init__ would ask a client for its encoder; the files are UTF-8.
+        self.path = path
+        self.name = path.stem
+        self.script = path.read_text()
+        self.sha = hashlib.sha1(self.script.encode()).hexdigest()
 
-    def __init__(self, script: Script, name: str):
-        self.script, self.name = script, name
+    @property
+    def registered_client(self):
+        return get_redis()
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, keys=None, args=None, client=None):
+        if client is None:
+            client = get_redis()
         with tracing.span(f"redis.lua {self.name}", db_system="redis"):
-            return self.script(*args, **kwargs)
+            return super().__call__(keys, args, client)
 
-    def __getattr__(self, attribute):
-        return getattr(self.script, attribute)
-
-
-def lua_script(path: Path) -> Script:
-    """A redis-py Script for the file: EVALSHA, with a reload on NOSCRIPT after a restart."""
-    script = _scripts.get(path)
-    if script is None:
-        script = get_redis().register_script(path.read_text())
-        if tracing.tracing_enabled():
-            script = _TracedScript(script, path.stem)
-        _scripts[path] = script
-    return script
+    def __repr__(self) -> str:
+        return f"<LuaScript {self.name} {self.sha[:8]}>"

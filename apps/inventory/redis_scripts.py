@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from apps.core.lua import lua_script
+from apps.core.lua import LuaScript
 
 from .keys import SaleKeys
 
 LUA = Path(__file__).parent / "lua"
+RESERVE = LuaScript(LUA / "reserve.lua")
+CONFIRM = LuaScript(LUA / "confirm.lua")
+GIVEBACK = LuaScript(LUA / "giveback.lua")
+RETURN_UNITS = LuaScript(LUA / "return_units.lua")
+SWAP_REBUILT = LuaScript(LUA / "swap_rebuilt.lua")
+ADD_MISSING = LuaScript(LUA / "add_missing.lua")
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ def reserve(
 ) -> ReserveResult:
     """``admission_key``/``admission_jti``: the waiting room's single-use marker of the
     admission presented; set on success, refused (ADMISSION_USED) when already set."""
-    reply = lua_script(LUA / "reserve.lua")(
+    reply = RESERVE(
         keys=[
             keys.free,
             keys.primed,
@@ -91,7 +97,7 @@ def confirm(
     client=None,
 ) -> None:
     """``client`` may be a pipeline, to send this with other calls in one round trip."""
-    lua_script(LUA / "confirm.lua")(
+    CONFIRM(
         keys=[keys.inflight, keys.pending, keys.idempotency(user_id, idempotency_key)],
         args=[order_id, record],
         client=client,
@@ -139,7 +145,7 @@ def giveback(
         record_key = keys.idempotency(user_id, idempotency_key)
     none = keys.pending + ":none"
     return bool(
-        lua_script(LUA / "giveback.lua")(
+        GIVEBACK(
             keys=[
                 keys.free,
                 keys.buyers,
@@ -163,7 +169,7 @@ def return_units(
     marker_ttl: int = 7 * 24 * 3600,
 ) -> bool:
     return bool(
-        lua_script(LUA / "return_units.lua")(
+        RETURN_UNITS(
             keys=[keys.free, keys.buyers, keys.primed, keys.returned(order_id)],
             args=[user_id, quantity, marker_ttl, *units],
         )
@@ -172,7 +178,7 @@ def return_units(
 
 def swap_rebuilt(keys: SaleKeys, *, generation: str) -> int:
     return int(
-        lua_script(LUA / "swap_rebuilt.lua")(
+        SWAP_REBUILT(
             keys=[
                 keys.free,
                 keys.buyers,
@@ -190,7 +196,7 @@ def add_missing(keys: SaleKeys, *, units: list[int]) -> int:
     if not units:
         return 0
     return int(
-        lua_script(LUA / "add_missing.lua")(
+        ADD_MISSING(
             keys=[keys.free, keys.pending, keys.primed],
             args=units,
         )

@@ -11,10 +11,13 @@ from pathlib import Path
 
 from django.conf import settings
 
-from apps.core.lua import lua_script
+from apps.core.lua import LuaScript
 from apps.core.redis import get_redis, key
 
 _LUA = Path(__file__).parent / "lua"
+BREAKER_ALLOW = LuaScript(_LUA / "breaker_allow.lua")
+BREAKER_RECORD = LuaScript(_LUA / "breaker_record.lua")
+LOCK_RELEASE = LuaScript(_LUA / "lock_release.lua")
 
 
 @dataclass(frozen=True)
@@ -34,14 +37,12 @@ def _breaker_keys(gateway: str) -> list[str]:
 
 def breaker_allow(gateway: str) -> BreakerState:
     probe_ms = int((settings.PAYMENT_GATEWAY_TIMEOUT + 1) * 1000)
-    state, wait_ms = lua_script(_LUA / "breaker_allow.lua")(
-        keys=_breaker_keys(gateway), args=[uuid.uuid4().hex, probe_ms]
-    )
+    state, wait_ms = BREAKER_ALLOW(keys=_breaker_keys(gateway), args=[uuid.uuid4().hex, probe_ms])
     return BreakerState(state.decode() if isinstance(state, bytes) else state, wait_ms / 1000)
 
 
 def breaker_record(gateway: str, *, success: bool) -> str:
-    state = lua_script(_LUA / "breaker_record.lua")(
+    state = BREAKER_RECORD(
         keys=_breaker_keys(gateway),
         args=[
             "success" if success else "failure",
@@ -67,4 +68,4 @@ def job_lock(name: str, *, seconds: int) -> Iterator[bool]:
         yield got
     finally:
         if got:
-            lua_script(_LUA / "lock_release.lua")(keys=[lock_key], args=[token])
+            LOCK_RELEASE(keys=[lock_key], args=[token])

@@ -29,12 +29,12 @@ from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
-from apps.core.lua import lua_script
+from apps.core.lua import LuaScript
 from apps.core.redis import RedisError, get_redis, key
 
 logger = logging.getLogger(__name__)
 
-SCRIPT = Path(__file__).parent / "lua" / "login_attempt.lua"
+LOGIN_ATTEMPT = LuaScript(Path(__file__).parent / "lua" / "login_attempt.lua")
 REFUSED = "login_refused"  # the request attribute the middleware reads
 
 
@@ -56,7 +56,7 @@ def _username(value) -> str:
 
 def _call(record: str, mode: str, *, free: int = 0, now_us: int | None = None) -> int:
     """0 when allowed (or done), else the wait in microseconds."""
-    allowed, wait = lua_script(SCRIPT)(
+    allowed, wait = LOGIN_ATTEMPT(
         keys=[record],
         args=[
             mode,

@@ -23,11 +23,11 @@ from pathlib import Path
 
 from django.conf import settings
 
-from apps.core.lua import lua_script
+from apps.core.lua import LuaScript
 
 logger = logging.getLogger(__name__)
 
-SCRIPT = Path(__file__).parent / "lua" / "sliding_window.lua"
+SLIDING_WINDOW = LuaScript(Path(__file__).parent / "lua" / "sliding_window.lua")
 
 _RATE = re.compile(r"^(\d+)/(\d*)([smhd])?$")
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -109,7 +109,7 @@ def sliding_window_hit(
     key, prefix included by the caller). ``now_us`` drives the clock in tests; by default the
     script reads Redis's TIME. Raises redis errors."""
     window_us = window_seconds * 1_000_000
-    allowed, value = lua_script(SCRIPT)(
+    allowed, value = SLIDING_WINDOW(
         keys=[key],
         args=[limit, window_us, f"{_process}:{next(_ids)}", "" if now_us is None else now_us],
         client=_connection(),

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from apps.core.lua import lua_script
+from apps.core.lua import LuaScript
 from apps.inventory.keys import sale_keys
 
 from .keys import RoomKeys
 
 LUA = Path(__file__).parent / "lua"
+PLACE = LuaScript(LUA / "place.lua")
+TICK = LuaScript(LUA / "tick.lua")
+FINISH = LuaScript(LUA / "finish.lua")
 
 
 def _text(value) -> str:
@@ -67,7 +70,7 @@ def place(
     admission_ms: int = 0,
     max_per_user: int = 1,
 ) -> Place:
-    reply = lua_script(LUA / "place.lua")(
+    reply = PLACE(
         keys=place_keys(keys),
         args=[
             mode,
@@ -139,7 +142,7 @@ def tick(
 ) -> Tick:
     """``now_ms`` drives the clock in tests; by default the script reads Redis's TIME."""
     inventory = sale_keys(keys.sale_id)
-    reply = lua_script(LUA / "tick.lua")(
+    reply = TICK(
         keys=[
             keys.state,
             keys.pre,
@@ -180,7 +183,5 @@ def tick(
 def finish(keys: RoomKeys, *, user_id: int, order_id: str = "", client=None) -> bool:
     """``client`` may be a pipeline (the result then comes from its execute())."""
     return bool(
-        lua_script(LUA / "finish.lua")(
-            keys=[keys.state, keys.claims, keys.live], args=[user_id, order_id], client=client
-        )
+        FINISH(keys=[keys.state, keys.claims, keys.live], args=[user_id, order_id], client=client)
     )

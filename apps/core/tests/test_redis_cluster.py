@@ -22,7 +22,6 @@ import pytest
 from django.db import connection
 from redis.cluster import RedisCluster
 
-from apps.core import lua
 from apps.core.redis import RedisError, get_redis
 from apps.core.testing.redis_cluster_server import redis_cluster_start
 from apps.core.tests.test_accounts import admin_client  # noqa: F401  (runs on_commit hooks)
@@ -46,7 +45,6 @@ def _use_cluster(settings, servers) -> None:
     caches["default"]["OPTIONS"]["CONNECTION_FACTORY"] = "apps.core.redis.ClusterConnectionFactory"
     settings.CACHES = caches
     get_redis.cache_clear()
-    lua._scripts.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +63,6 @@ def on_cluster(redis_cluster, settings):
         if get_redis.cache_info().currsize:
             get_redis().close()
         get_redis.cache_clear()
-        lua._scripts.clear()
         _protection_memory.clear()
 
 
@@ -263,7 +260,6 @@ def test_a_master_killed_mid_sale_fails_over_and_the_sale_goes_on(
     try:
         settings.REDIS_CLUSTER_NODES = servers.seed_nodes.split(",")
         get_redis.cache_clear()
-        lua._scripts.clear()
         sale = make_sale(inventory=inventory, max_per_user=1)
         tag = uuid.uuid4().hex[:8]
         django_user_model.objects.bulk_create(
@@ -333,5 +329,4 @@ def test_a_master_killed_mid_sale_fails_over_and_the_sale_goes_on(
     finally:
         connection.close()
         get_redis.cache_clear()
-        lua._scripts.clear()
         servers.stop()

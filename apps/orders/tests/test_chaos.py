@@ -15,7 +15,6 @@ import time
 import pytest
 from django.db import connection
 
-from apps.core import lua
 from apps.core.redis import get_redis
 
 from .chaos_harness import (
@@ -46,13 +45,11 @@ def own_redis(settings):
     server.start()
     settings.REDIS_URL = server.url
     get_redis.cache_clear()
-    lua._scripts.clear()
     try:
         yield server
     finally:
         server.close()
         get_redis.cache_clear()
-        lua._scripts.clear()
 
 
 def test_redis_killed_and_restarted_empty_mid_sale(own_redis, make_sale):

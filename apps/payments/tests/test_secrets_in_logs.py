@@ -11,7 +11,7 @@ import logging
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from apps.core import lua, tracing
+from apps.core import tracing
 from apps.core.request_context import RequestIdFilter
 from conftest import admitted
 from flashsale.celery import app
@@ -46,13 +46,11 @@ def spans():
     exporter = InMemorySpanExporter()
     was_enabled = tracing.state.enabled
     tracing.tracing_setup(exporter=exporter)
-    lua._scripts.clear()
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield exporter
     app.conf.task_always_eager = eager
     tracing.state.enabled = was_enabled
-    lua._scripts.clear()
 
 
 def test_no_secret_reaches_a_log_or_a_span(

@@ -10,7 +10,7 @@ import json
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from apps.core import lua, tracing
+from apps.core import tracing
 from conftest import admitted, bearer
 from flashsale.celery import app
 
@@ -24,13 +24,11 @@ def spans():
     exporter = InMemorySpanExporter()
     was_enabled = tracing.state.enabled
     tracing.tracing_setup(exporter=exporter, service_name="flashsale-test")
-    lua._scripts.clear()  # scripts made from now on are traced
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield exporter
     app.conf.task_always_eager = eager
     tracing.state.enabled = was_enabled
-    lua._scripts.clear()
 
 
 def test_a_purchase_and_its_payment_are_one_trace(client, spans, pay_settings, make_sale, shopper):

@@ -10,7 +10,6 @@ import uuid
 import pytest
 from django.test import Client
 
-from apps.core import lua
 from apps.core.redis import get_redis
 from apps.inventory.keys import sale_keys
 from apps.inventory.models import Unit
@@ -26,12 +25,10 @@ def redis_behind_proxy(settings, tcp_proxy):
     proxy = tcp_proxy("127.0.0.1", 6379)
     settings.REDIS_URL = f"redis://127.0.0.1:{proxy.port}/13"
     get_redis.cache_clear()
-    lua._scripts.clear()
     degraded._resync_needed = False
     yield proxy
     proxy.restore()
     get_redis.cache_clear()
-    lua._scripts.clear()
     degraded._resync_needed = False
 
 
@@ -176,13 +173,11 @@ def own_redis_server(settings):
     server = OwnRedis()
     settings.REDIS_URL = f"redis://127.0.0.1:{server.port}/0"
     get_redis.cache_clear()
-    lua._scripts.clear()
     degraded._resync_needed = False
     yield server
     server.kill()
     shutil.rmtree(server.workdir, ignore_errors=True)
     get_redis.cache_clear()
-    lua._scripts.clear()
     degraded._resync_needed = False
 
 
