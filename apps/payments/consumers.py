@@ -5,7 +5,8 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from .notifications import order_group
+from apps.orders.notifications import order_group
+
 from .selectors import order_body, order_for_shopper
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Prefetch
 
 from apps.orders.models import Order
@@ -59,3 +60,16 @@ def order_body(order: Order) -> dict:
         "paid_at": _iso(order.paid_at),
         "payments": [payment_body(p) for p in order.payments.all()],
     }
+
+
+def expiry_waits_for_charge_in_flight() -> str:
+    """SQL on an orders_order row, for expiry: a reservation whose charge is still in flight
+    (a PENDING payment) does not expire; expiry waits for the payment to settle, up to
+    PAYMENT_SETTLE_GRACE_SECONDS past reserved_until (the stated bound); a charge that
+    succeeds after that is refunded. Read at every expiry run."""
+    grace = int(settings.PAYMENT_SETTLE_GRACE_SECONDS)
+    return (
+        f"reserved_until < now() - make_interval(secs => {grace}) "
+        "OR NOT EXISTS (SELECT 1 FROM payments_payment p "
+        "WHERE p.order_id = orders_order.id AND p.status = 'PENDING')"
+    )

@@ -33,6 +33,7 @@ from apps.core.errors import (
     Unprocessable,
 )
 from apps.orders.models import Order, OrderStatus
+from apps.orders.notifications import order_notify_on_commit
 from apps.orders.services import TransitionLost, order_transition
 
 from .gateways.base import (
@@ -51,7 +52,6 @@ from .models import (
     PaymentStatus,
     RefundOrigin,
 )
-from .notifications import order_notify_on_commit
 from .redis_scripts import breaker_allow, breaker_record, job_lock
 
 logger = logging.getLogger(__name__)

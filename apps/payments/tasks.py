@@ -67,18 +67,3 @@ def reconcile_payments() -> dict:
 @shared_task(name="payments.process_dead_letters", ignore_result=True)
 def process_dead_letters() -> dict:
     return services.dead_letters_process()
-
-
-@shared_task(
-    name="payments.notify_orders",
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=10,
-    ignore_result=True,
-)
-def notify_orders(order_ids: list[str], event: str) -> int:
-    from .notifications import orders_notify
-
-    return orders_notify(order_ids=order_ids, event=event)

@@ -3,39 +3,46 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from django.conf import settings
 from django.db import connection, transaction
 
 from apps.core import metrics
 
 from ..models import OrderStatus
+from ..notifications import orders_notify_later
 from .transitions import TransitionLost, order_transition
 
 logger = logging.getLogger(__name__)
 
-# Extra SQL that must hold for an order to expire. A reservation whose charge is still in
-# flight (a PENDING payment) is not expired under it: expiry waits for the payment to settle,
-# up to PAYMENT_SETTLE_GRACE_SECONDS past reserved_until (the stated bound); a charge that
-# succeeds after that is refunded.
-EXPIRY_CONDITION = (
-    "reserved_until < now() AND ("
-    "reserved_until < now() - make_interval(secs => "
-    f"{int(getattr(settings, 'PAYMENT_SETTLE_GRACE_SECONDS', 0))}) "
-    "OR NOT EXISTS (SELECT 1 FROM payments_payment p "
-    "WHERE p.order_id = orders_order.id AND p.status = 'PENDING'))"
-)
+# What else must hold for a reservation to expire, added by the apps above orders: each a
+# function returning an SQL condition on the orders_order row, called at every run (so
+# settings changes are seen). Payments adds "no charge in flight" (see PaymentsConfig).
+_expiry_conditions: list[Callable[[], str]] = []
+
+
+def expiry_condition_add(condition: Callable[[], str]) -> None:
+    """Register one more condition for expiry (idempotent: each function counts once)."""
+    if condition not in _expiry_conditions:
+        _expiry_conditions.append(condition)
+
+
+def expiry_condition() -> str:
+    """The whole SQL condition under which a RESERVED order expires, by the database's
+    clock: its window closed, and every registered condition holds."""
+    return " AND ".join(["reserved_until < now()", *(f"({c()})" for c in _expiry_conditions)])
 
 
 def orders_expire_due(*, batch_size: int = 500) -> int:
     """Expire one batch of overdue reservations; safe to run concurrently (SKIP LOCKED)."""
     expired = 0
     expired_ids = []
+    condition = expiry_condition()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT id, EXTRACT(EPOCH FROM now() - reserved_until) FROM orders_order "
             "WHERE status = 'RESERVED' AND "
-            + EXPIRY_CONDITION
+            + condition
             + " ORDER BY reserved_until LIMIT %s FOR UPDATE SKIP LOCKED",
             [batch_size],
         )
@@ -48,7 +55,7 @@ def orders_expire_due(*, batch_size: int = 500) -> int:
                         from_status=OrderStatus.RESERVED,
                         to_status=OrderStatus.EXPIRED,
                         reason="reservation window closed",
-                        extra_condition=EXPIRY_CONDITION,
+                        extra_condition=condition,
                     )
                 expired += 1
                 expired_ids.append(order_id)
@@ -66,8 +73,6 @@ def orders_expire_due(*, batch_size: int = 500) -> int:
 def _notify_expired(order_ids: list) -> None:
     """Tell the shoppers (page push and email) from a task after commit, one per batch, so
     a burst of expiries never slows the expiry job itself."""
-    from apps.payments.notifications import orders_notify_later
-
     orders_notify_later(order_ids=order_ids, event="expired")
 
 

@@ -11,8 +11,8 @@ from channels.testing import WebsocketCommunicator
 
 from apps.inventory.audit import sale_audit
 from apps.orders.models import Order, OrderStatus
+from apps.orders.notifications import order_notify
 from apps.payments.models import Payment, PaymentStatus
-from apps.payments.notifications import order_notify
 from apps.payments.redis_scripts import breaker_allow, breaker_record, job_lock
 from apps.payments.services import payment_charge_attempt, payment_create
 

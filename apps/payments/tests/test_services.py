@@ -220,7 +220,7 @@ def test_abandoned_reservation_expires_and_units_return(pay_settings, make_sale,
     order.refresh_from_db()
     assert order.status == OrderStatus.EXPIRED and held_units(order) == 0
     assert units_left(sale_id=sale.id) == 2
-    from apps.payments.notifications import orders_notify
+    from apps.orders.notifications import orders_notify
 
     assert orders_notify(order_ids=[order.id], event="expired") == 1  # the batch task's body
     assert "expired" in mail.outbox[-1].subject

@@ -5,9 +5,15 @@ from __future__ import annotations
 import logging
 
 from asgiref.sync import async_to_sync
+from celery import shared_task
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, get_connection, send_mail
+from django.db import transaction
+
+from apps.core.transient import TRANSIENT_ERRORS
+
+from .models import Order
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +33,6 @@ def order_group(order_id: object) -> str:
 
 def order_notify(*, order_id: object, event: str, detail: str = "") -> None:
     """Push and mail one order event. Called after commit; never raises."""
-    from apps.orders.models import Order
-
     try:
         order = Order.objects.select_related("user").get(id=order_id)
     except Exception:  # noqa: BLE001
@@ -59,18 +63,12 @@ def order_notify(*, order_id: object, event: str, detail: str = "") -> None:
 
 
 def order_notify_on_commit(*, order_id: object, event: str, detail: str = "") -> None:
-    from django.db import transaction
-
     transaction.on_commit(lambda: order_notify(order_id=order_id, event=event, detail=detail))
 
 
 def orders_notify(*, order_ids: list, event: str) -> int:
     """Push and mail one event to many orders: one query, one event loop for the pushes,
     one mail connection. Never raises."""
-    from django.core.mail import EmailMessage, get_connection
-
-    from apps.orders.models import Order
-
     orders = list(Order.objects.select_related("user").filter(id__in=order_ids))
     messages = [
         (
@@ -115,16 +113,27 @@ def orders_notify(*, order_ids: list, event: str) -> int:
 
 def orders_notify_later(*, order_ids: list, event: str) -> None:
     """After commit, one task for the whole batch (inline if the broker is unreachable)."""
-    from django.db import transaction
-
     ids = [str(i) for i in order_ids]
 
     def enqueue():
-        from .tasks import notify_orders
-
         try:
             notify_orders.delay(ids, event)
         except Exception:  # noqa: BLE001
             orders_notify(order_ids=ids, event=event)
 
     transaction.on_commit(enqueue)
+
+
+# The task sits beside its sender (tasks.py imports the expiry that sends it). Its name is
+# kept from when it lived in payments, so messages already queued still find it.
+@shared_task(
+    name="payments.notify_orders",
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=10,
+    ignore_result=True,
+)
+def notify_orders(order_ids: list[str], event: str) -> int:
+    return orders_notify(order_ids=order_ids, event=event)
