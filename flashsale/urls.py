@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
@@ -29,10 +28,6 @@ urlpatterns = [
     path("", include("apps.orders.urls_pages")),
     path("", include("apps.payments.urls_pages")),
 ]
-
-# Bench-only endpoints (bare JSON view, row-lock purchase baseline): never in production.
-if getattr(settings, "BENCH_ENDPOINTS", False):
-    urlpatterns.insert(0, path("api/v1/", include("apps.orders.bench_urls")))
 
 # JSON {"error", "detail"} under /api/, a friendly page elsewhere (templates/<status>.html).
 handler400 = "apps.core.views.bad_request"

@@ -60,9 +60,6 @@ MIDDLEWARE = [
 ROOT_URLCONF = "flashsale.urls"
 WSGI_APPLICATION = "flashsale.wsgi.application"
 ASGI_APPLICATION = "flashsale.asgi.application"
-# BENCH_ENDPOINTS=1 mounts the bench-only views (apps/orders/bench_urls.py): a bare JSON view
-# and the row-lock purchase baseline. scripts/bench sets it on its own server; never in prod.
-BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 
 TEMPLATES = [
     {

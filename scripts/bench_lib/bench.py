@@ -63,11 +63,11 @@ def log(message: str) -> None:
 def bench_environment(args) -> dict:
     env = dict(os.environ)
     env.update(
-        DJANGO_SETTINGS_MODULE="flashsale.settings.base",
+        # The production settings plus the bench-only views (scripts/bench_lib/urls.py).
+        DJANGO_SETTINGS_MODULE="scripts.bench_lib.settings",
         DATABASE_URL=args.database_url,
         REDIS_URL=f"redis://127.0.0.1:{args.redis_port}/0",
         REDIS_KEY_PREFIX="bench:",
-        BENCH_ENDPOINTS="1",
         RATELIMIT_ENABLE="0",
         DEBUG="0",
         LOG_LEVEL="WARNING",
@@ -246,7 +246,6 @@ def django_setup(env) -> None:
                 "DATABASE_URL",
                 "REDIS_URL",
                 "REDIS_KEY_PREFIX",
-                "BENCH_ENDPOINTS",
                 "RATELIMIT_ENABLE",
                 "DEBUG",
                 "LOG_LEVEL",

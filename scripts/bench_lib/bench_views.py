@@ -1,4 +1,4 @@
-"""Bench-only views, mounted only when BENCH_ENDPOINTS=1 (see flashsale/urls.py).
+"""Bench-only views, mounted only by the bench's URLconf (scripts/bench_lib/urls.py).
 
 * ``bench_bare``: a JSON answer behind the same server, middleware and URL resolver as the
   API: the ceiling of our stack.
@@ -18,10 +18,9 @@ from apps.core.authentication import shopper_from_authorization
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.http import error_response, json_response
 from apps.core.parsers import request_json_object
+from apps.orders.apis import idempotency_key_from, purchase_input
+from apps.orders.services.reservations import AlreadyReserved, SoldOut, payment_url
 from apps.sales.selectors import sale_snapshot
-
-from .apis import idempotency_key_from, purchase_input
-from .services.purchase import AlreadyReserved, SoldOut, payment_url
 
 
 def bench_bare(request):
