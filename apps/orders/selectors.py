@@ -5,11 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models.query import QuerySet
 
+from apps.core.times import isoformat_z
+
 from .models import HOLDING_STATUSES, Order, OrderStatus
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def order_summary(order: Order) -> dict:
@@ -21,7 +19,7 @@ def order_summary(order: Order) -> dict:
         "order_id": str(order.id),
         "status": order.status.lower(),
         "quantity": order.quantity,
-        "reservation_expires_at": _iso(order.reserved_until),
+        "reservation_expires_at": isoformat_z(order.reserved_until),
         "order_url": page,
         "payment_url": page + "pay/" if order.status == OrderStatus.RESERVED else None,
         "receipt_url": page if paid else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Prefetch
 
+from apps.core.times import isoformat_z
 from apps.orders.models import Order
 
 from .models import Payment
@@ -25,10 +26,6 @@ def order_for_shopper(*, order_id: object, user_id: int) -> Order | None:
         return None
 
 
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def payment_body(payment: Payment) -> dict:
     return {
         "payment_id": str(payment.id),
@@ -40,8 +37,8 @@ def payment_body(payment: Payment) -> dict:
         "attempts": payment.attempts,
         "failure_code": payment.failure_code or None,
         "failure_reason": payment.failure_reason or None,
-        "created_at": _iso(payment.created_at),
-        "settled_at": _iso(payment.settled_at),
+        "created_at": isoformat_z(payment.created_at),
+        "settled_at": isoformat_z(payment.settled_at),
     }
 
 
@@ -55,9 +52,9 @@ def order_body(order: Order) -> dict:
         "quantity": order.quantity,
         "amount": str(order.amount),
         "currency": order.currency,
-        "reserved_at": _iso(order.reserved_at),
-        "reservation_expires_at": _iso(order.reserved_until),
-        "paid_at": _iso(order.paid_at),
+        "reserved_at": isoformat_z(order.reserved_at),
+        "reservation_expires_at": isoformat_z(order.reserved_until),
+        "paid_at": isoformat_z(order.paid_at),
         "payments": [payment_body(p) for p in order.payments.all()],
     }
 

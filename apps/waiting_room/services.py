@@ -33,6 +33,7 @@ from apps.core.errors import (
     TooEarly,
 )
 from apps.core.redis import RedisError, get_redis
+from apps.core.times import isoformat_z
 from apps.sales.models import FlashSale, SaleStatus
 from apps.sales.selectors import SaleSnapshot
 
@@ -57,7 +58,7 @@ STATUS_FOR_OUTCOME = {
 
 
 def _iso_ms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+    return isoformat_z(datetime.fromtimestamp(ms / 1000, tz=UTC))
 
 
 def sale_group(sale_id: object) -> str:

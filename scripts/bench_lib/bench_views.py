@@ -18,6 +18,7 @@ from apps.core.authentication import shopper_from_authorization
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.http import error_response, json_response
 from apps.core.parsers import request_json_object
+from apps.core.times import isoformat_z
 from apps.orders.apis import idempotency_key_from, purchase_input
 from apps.orders.services.reservations import AlreadyReserved, SoldOut, payment_url
 from apps.sales.selectors import sale_snapshot
@@ -112,7 +113,7 @@ def bench_rowlock_purchase(request, sale_id):
     body = {
         "order_id": order_id,
         "status": "reserved",
-        "reservation_expires_at": reserved_until.isoformat().replace("+00:00", "Z"),
+        "reservation_expires_at": isoformat_z(reserved_until),
         "payment_url": payment_url(order_id),
     }
     return json_response(body, status=201)

@@ -19,6 +19,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from apps.core.errors import ApplicationError, Gone, ServiceUnavailable, TooEarly
 from apps.core.redis import RedisError, get_redis
+from apps.core.times import isoformat_z
 from apps.sales.selectors import SaleSnapshot
 
 from .reservations import (
@@ -27,7 +28,6 @@ from .reservations import (
     Reservation,
     SoldOut,
     _body_from_order,
-    _iso,
     order_insert_holding_units,
     order_url,
     payment_url,
@@ -119,7 +119,7 @@ def _body(order_id, reserved_until) -> dict:
     return {
         "order_id": str(order_id),
         "status": "reserved",
-        "reservation_expires_at": _iso(reserved_until),
+        "reservation_expires_at": isoformat_z(reserved_until),
         "payment_url": payment_url(order_id),
         "order_url": order_url(order_id),
         "remaining_inventory": None,
@@ -147,7 +147,7 @@ def _reserve(*, sale: SaleSnapshot, user_id: int, quantity: int, idempotency_key
                 raise TooEarly(
                     "The sale has not started yet.",
                     extra={
-                        "starts_at": _iso(sale.starts_at),
+                        "starts_at": isoformat_z(sale.starts_at),
                         "starts_in_seconds": seconds_to_start,
                     },
                     headers={"Retry-After": str(seconds_to_start)},

@@ -29,6 +29,7 @@ from apps.core.errors import (
     TooEarly,
 )
 from apps.core.redis import RedisError, get_redis, script_pipeline
+from apps.core.times import isoformat_z
 from apps.inventory import redis_scripts
 from apps.inventory.keys import sale_keys
 from apps.inventory.services import InventoryUnavailable, inventory_ensure_primed
@@ -43,7 +44,6 @@ from .reservations import (
     Reservation,
     SoldOut,
     _body_from_order,
-    _iso,
     order_insert_holding_units,
     order_url,
     payment_url,
@@ -196,7 +196,7 @@ def order_reserve(
         seconds = max(1, (result.ms_to_start or 0) // 1000)
         raise TooEarly(
             "The sale has not started yet.",
-            extra={"starts_at": _iso(sale.starts_at), "starts_in_seconds": seconds},
+            extra={"starts_at": isoformat_z(sale.starts_at), "starts_in_seconds": seconds},
             headers={"Retry-After": str(seconds)},
         )
     if outcome == "ENDED":
@@ -275,7 +275,7 @@ def _reserve_in_postgres(
     body = {
         "order_id": order_id,
         "status": "reserved",
-        "reservation_expires_at": _iso(reserved_until),
+        "reservation_expires_at": isoformat_z(reserved_until),
         "payment_url": payment_url(order_id),
         "order_url": order_url(order_id),
         "remaining_inventory": units_left,

@@ -7,13 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db.models.functions import Now
 
 from apps.core.errors import Conflict, Gone, Unprocessable
 from apps.core.redis import get_redis
+from apps.core.times import isoformat_z
 from apps.inventory.keys import sale_keys
 from apps.inventory.services import units_left
 from apps.sales.selectors import SaleSnapshot
@@ -51,10 +52,6 @@ def payment_url(order_id: object) -> str:
 
 def order_url(order_id: object) -> str:
     return f"{settings.SITE_URL}/orders/{order_id}/"
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 _RESERVE_SQL = """
@@ -124,7 +121,7 @@ def _body_from_order(order: Order, units_left_now: object = _UNKNOWN) -> dict:
     return {
         "order_id": str(order.id),
         "status": order.status.lower(),
-        "reservation_expires_at": _iso(order.reserved_until),
+        "reservation_expires_at": isoformat_z(order.reserved_until),
         "payment_url": payment_url(order.id) if order.status == OrderStatus.RESERVED else None,
         "order_url": order_url(order.id),
         "remaining_inventory": units_left_now,
