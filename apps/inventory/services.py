@@ -7,6 +7,7 @@ import time
 import uuid
 
 from django.db import connection, transaction
+from redis.exceptions import LockNotOwnedError
 
 from apps.core.redis import RedisError, get_redis
 
@@ -66,14 +67,15 @@ def units_held_count(*, sale_id: object) -> int:
 def inventory_rebuild(*, sale_id: object) -> int | None:
     """Rebuild the sale's Redis pool and buyer counts from PostgreSQL (which wins).
 
-    One process rebuilds at a time (a Redis lock with a token-checked release); the swap is
-    atomic and leaves out units that holds still in flight have taken. Returns the units
-    left, or None when another process is rebuilding.
+    One process rebuilds at a time (redis-py's lock, not waited for; its token is the pool's
+    generation); the swap is atomic and leaves out units that holds still in flight have
+    taken. Returns the units left, or None when another process is rebuilding.
     """
     redis = get_redis()
     keys = sale_keys(sale_id)
     token = uuid.uuid4().hex
-    if not redis.set(keys.rebuild_lock, token, nx=True, ex=REBUILD_LOCK_SECONDS):
+    lock = redis.lock(keys.rebuild_lock, timeout=REBUILD_LOCK_SECONDS, blocking=False)
+    if not lock.acquire(token=token):
         return None
     try:
         free = list(
@@ -100,19 +102,12 @@ def inventory_rebuild(*, sale_id: object) -> int | None:
         logger.info("inventory rebuilt for sale %s: %s units free", sale_id, left)
         return left
     finally:
-        _lock_release(keys.rebuild_lock, token)
-
-
-_RELEASE_IF_OWNER = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-)
-
-
-def _lock_release(lock_key: str, token: str) -> None:
-    try:
-        get_redis().eval(_RELEASE_IF_OWNER, 1, lock_key, token)
-    except RedisError:
-        logger.warning("could not release lock %s", lock_key)
+        try:
+            lock.release()
+        except LockNotOwnedError:
+            pass  # it expired; the next rebuild may already hold it
+        except RedisError:
+            logger.warning("could not release lock %s", keys.rebuild_lock)
 
 
 def inventory_ensure_primed(*, sale_id: object, wait_seconds: float = 3.0) -> None:

@@ -1,15 +1,16 @@
 """Typed wrappers of the payments app's Lua scripts: the circuit breaker shared by every
-worker, and a token-checked lock for jobs that must run alone."""
+worker, and a lock (redis-py's) for jobs that must run alone."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from redis.exceptions import LockNotOwnedError
 
 from apps.core.lua import LuaScript
 from apps.core.redis import get_redis, key
@@ -17,7 +18,6 @@ from apps.core.redis import get_redis, key
 _LUA = Path(__file__).parent / "lua"
 BREAKER_ALLOW = LuaScript(_LUA / "breaker_allow.lua")
 BREAKER_RECORD = LuaScript(_LUA / "breaker_record.lua")
-LOCK_RELEASE = LuaScript(_LUA / "lock_release.lua")
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,13 @@ def breaker_snapshot(gateway: str) -> dict:
 
 @contextmanager
 def job_lock(name: str, *, seconds: int) -> Iterator[bool]:
-    """Yields True when this process holds the lock; released only by its owner's token."""
-    lock_key = key("lock", name)
-    token = uuid.uuid4().hex
-    got = bool(get_redis().set(lock_key, token, nx=True, ex=seconds))
+    """Yields True when this process holds the lock (redis-py's, non-blocking, released only
+    by its owner's token and expiring after ``seconds``)."""
+    lock = get_redis().lock(key("lock", name), timeout=seconds, blocking=False)
+    got = lock.acquire()
     try:
         yield got
     finally:
         if got:
-            LOCK_RELEASE(keys=[lock_key], args=[token])
+            with suppress(LockNotOwnedError):  # expired and maybe taken by another run
+                lock.release()

@@ -121,12 +121,9 @@ def snapshot_from_sale(sale: FlashSale) -> SaleSnapshot:
 #    the winner while the others poll Redis for its result for up to SALE_CACHE_WAIT_SECONDS).
 _memory: dict[str, tuple[float, float, SaleSnapshot | None]] = {}
 _MISSING_SECONDS = 5
-_REFRESH_LOCK_MS = 3000
+_REFRESH_LOCK_SECONDS = 3.0
 _flights: dict[str, threading.Lock] = {}
 _flights_guard = threading.Lock()
-_RELEASE_IF_OWNER = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-)
 
 
 def sale_snapshot_forget(sale_id: object) -> None:
@@ -193,16 +190,15 @@ def _refresh(sale_id: str, *, stale_before_ms: float | None) -> SaleSnapshot | N
 
 
 def _with_refresh_lock(lock_key: str, load: Callable[[], object]) -> tuple[bool, object]:
-    """Run ``load`` if this request wins the refresh lock; (won, result)."""
-    redis = get_redis()
-    token = uuid.uuid4().hex
-    if not redis.set(lock_key, token, nx=True, px=_REFRESH_LOCK_MS):
+    """Run ``load`` if this request wins the refresh lock (not waited for); (won, result)."""
+    lock = get_redis().lock(lock_key, timeout=_REFRESH_LOCK_SECONDS, blocking=False)
+    if not lock.acquire():
         return False, None
     try:
         return True, load()
     finally:
-        with contextlib.suppress(RedisError):
-            redis.eval(_RELEASE_IF_OWNER, 1, lock_key, token)
+        with contextlib.suppress(RedisError):  # expired (LockNotOwnedError) or Redis away
+            lock.release()
 
 
 def _snapshot_shared(sale_id: str) -> SaleSnapshot | None:
