@@ -402,24 +402,13 @@ def scenario_reserve(ctx, rep):
 
 
 def without_observability(scenario):
-    """The same scenario against a server with metrics, request ids and tracing switched off
-    (OBSERVABILITY=0), started for it: the ratio of the two is what observability costs."""
+    """The same scenario against the server started with metrics, request ids and tracing
+    switched off (OBSERVABILITY=0), warm like the main one: the ratio is what they cost."""
 
     def run(ctx, rep):
-        server = Server(
-            ctx.args,
-            ctx.env,
-            "flashsale.wsgi:application",
-            ctx.args.port + 2,
-            extra_env={"OBSERVABILITY": "0"},
-        )
-        try:
-            server.wait("/api/v1/bench/bare")
-            plain = copy.copy(ctx)
-            plain.port = server.port
-            return scenario(plain, rep)
-        finally:
-            server.stop()
+        plain = copy.copy(ctx)
+        plain.port = ctx.args.port + 2
+        return scenario(plain, rep)
 
     return run
 
@@ -825,7 +814,7 @@ def main() -> None:
     env = bench_environment(args)
     info = machine()
     redis_process = start_redis(args, args.workdir)
-    server = None
+    server = plain_server = None
     try:
         log(f"database {args.database_url.rsplit('/', 1)[-1]}: migrating")
         prepare_database(env)
@@ -841,6 +830,15 @@ def main() -> None:
         ctx = Context(args, env, user_ids, user_tokens)
         server = Server(args, env, "flashsale.wsgi:application", args.port)
         server.wait("/api/v1/bench/bare")
+        if any(name.endswith("_plain") for name in names):
+            plain_server = Server(
+                args,
+                env,
+                "flashsale.wsgi:application",
+                args.port + 2,
+                extra_env={"OBSERVABILITY": "0"},
+            )
+            plain_server.wait("/api/v1/bench/bare")
         if args.serve:
             serve_forever(args, ctx)
             return
@@ -862,6 +860,9 @@ def main() -> None:
                     log(f"rep {rep + 1} {name}: not available")
         server.stop()
         server = None
+        if plain_server:
+            plain_server.stop()
+            plain_server = None
         for rep in range(args.reps):
             for name in ("raw_lua_wsgi", "redis_lua"):
                 if name in names:
@@ -892,6 +893,8 @@ def main() -> None:
     finally:
         if server:
             server.stop()
+        if plain_server:
+            plain_server.stop()
         redis_process.kill()
         redis_process.wait()
         shutil.rmtree(args.workdir, ignore_errors=True)
