@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 
 from .ports import free_port
+from .processes import process_stop
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 OS_USER = "postgres"
@@ -84,6 +85,15 @@ class PgServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def _started(server: PgServer) -> PgServer:
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 def pg_primary_start() -> PgServer:
     """A new cluster that accepts streaming replicas (trust auth on loopback only)."""
     workdir = _workdir("fs-pg-primary-")
@@ -101,13 +111,7 @@ def pg_primary_start() -> PgServer:
         )
     with open(datadir / "pg_hba.conf", "a") as hba:
         hba.write("host replication postgres 127.0.0.1/32 trust\n")
-    server = PgServer(port=port, datadir=datadir, workdir=workdir)
-    try:
-        server.start()
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return _started(PgServer(port=port, datadir=datadir, workdir=workdir))
 
 
 def pg_replica_start(primary: PgServer) -> PgServer:
@@ -135,13 +139,7 @@ def pg_replica_start(primary: PgServer) -> PgServer:
     )
     with open(datadir / "postgresql.conf", "a") as conf:
         conf.write(f"\nport = {port}\n")
-    server = PgServer(port=port, datadir=datadir, workdir=workdir)
-    try:
-        server.start()
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return _started(PgServer(port=port, datadir=datadir, workdir=workdir))
 
 
 @dataclass
@@ -167,13 +165,7 @@ class PgBouncer:
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        process_stop(self.process)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

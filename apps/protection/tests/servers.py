@@ -12,6 +12,7 @@ import httpx
 from django.conf import settings
 
 from apps.core.testing.ports import free_port
+from apps.core.testing.processes import process_stop
 
 
 class AppServer:
@@ -82,11 +83,5 @@ class AppServer:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        process_stop(self.process)
         self.log.close()

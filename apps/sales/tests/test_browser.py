@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from apps.core.testing.browser import CHROMIUM, CHROMIUM_ARGS
 from apps.core.testing.ports import free_port
+from apps.core.testing.processes import process_stop
 from apps.orders.models import Order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -68,11 +69,7 @@ def daphne():
                 pytest.fail("daphne did not start")
             time.sleep(0.2)
     yield f"ws://127.0.0.1:{port}"
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    process_stop(process, wait_seconds=5)
 
 
 @pytest.fixture
