@@ -9,6 +9,7 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         # A rebuilt Redis pool drops the sale's idempotency records: orders restores them.
+        from . import audit  # noqa: F401  (registers orders' check of audit_sale)
         from .services.reservations import idempotency_records_restore_on_rebuild
 
         inventory_rebuilt.connect(

@@ -11,10 +11,10 @@ from apps.core.http import error_response, json_response, require_method
 from apps.core.parsers import request_json_object
 from apps.core.redis import RedisError
 from apps.core.schema import openapi
-from apps.protection.services import join_screen
 from apps.sales.selectors import sale_snapshot
 
 from .schema import JOIN, NOW_SERVING_OPERATION, POSITION
+from .screening import join_screens_run
 from .selectors import room_now_serving
 from .services import waiting_room_join, waiting_room_position
 
@@ -54,10 +54,8 @@ def join_api(request, sale_id):
         shopper = shopper_from_authorization(request.headers.get("Authorization", ""))
         body = join_input(request_json_object(request))
         sale = _sale_or_404(sale_id)
-        verdict = join_screen(request=request, sale=sale, user_id=shopper.id, body=body)
-        place = waiting_room_join(
-            sale=sale, user_id=shopper.id, back_of_queue=bool(verdict.back_of_queue)
-        )
+        back_of_queue = join_screens_run(request=request, sale=sale, user_id=shopper.id, body=body)
+        place = waiting_room_join(sale=sale, user_id=shopper.id, back_of_queue=back_of_queue)
     except ApplicationError as error:
         return error_response(error)
     return json_response(place, headers={"Cache-Control": "no-store"})
