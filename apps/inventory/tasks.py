@@ -1,18 +1,17 @@
+from datetime import timedelta
+
 from celery import shared_task
 from django.conf import settings
 from django.db.models import Q
 from django.db.models.functions import Now
 
 from apps.core.redis import RedisError
+from apps.sales.models import FlashSale, SaleStatus
 
 from .reconcile import holds_sweep_orphans, inventory_reconcile
 
 
 def _sales_in_play():
-    from datetime import timedelta
-
-    from apps.sales.models import FlashSale, SaleStatus
-
     return FlashSale.objects.filter(
         Q(status__in=[SaleStatus.SCHEDULED, SaleStatus.ACTIVE])
         | Q(end_time__gt=Now() - timedelta(days=1))

@@ -13,7 +13,13 @@ from django.db.models import Count, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from apps.core.redis import RedisError, get_redis
 from apps.inventory.audit import AuditReport, audit_check
+from apps.inventory.keys import sale_keys
+from apps.inventory.models import Unit
+from apps.inventory.reconcile import _pending_users_and_units
+from apps.orders.models import Order, OrderStatus
+from apps.sales.models import FlashSale
 
 from .gateways.base import ChargeRecord, GatewayError, gateway_get, gateway_names
 from .models import Payment, PaymentStatus, RefundOrigin
@@ -47,8 +53,6 @@ def money_compare(*, payments, ledger: Ledger, report: AuditReport, sale_id=None
     """Both ways: each payment's state against its charge at the gateway (kept, refunded or
     disputed) and its order's state; each charge of ours at the gateway against a payment
     and order that account for it."""
-    from apps.orders.models import Order, OrderStatus
-
     kept_orders = (OrderStatus.PAID, OrderStatus.FULFILLED)
     rows = list(payments.select_related("order"))
     report.facts["payments_by_status"] = dict(Counter(p.status for p in rows))
@@ -138,8 +142,6 @@ def money_compare(*, payments, ledger: Ledger, report: AuditReport, sale_id=None
 
 @audit_check
 def _no_reservation_past_bound(sale_id, report: AuditReport) -> None:
-    from apps.orders.models import Order, OrderStatus
-
     bound = settings.PAYMENT_SETTLE_GRACE_SECONDS + EXPIRY_SLACK_SECONDS
     late = Order.objects.filter(
         sale_id=sale_id,
@@ -153,12 +155,6 @@ def _no_reservation_past_bound(sale_id, report: AuditReport) -> None:
 @audit_check
 def _units_add_up(sale_id, report: AuditReport) -> None:
     """Units held + units available = total, in PostgreSQL and in Redis."""
-    from apps.core.redis import RedisError, get_redis
-    from apps.inventory.keys import sale_keys
-    from apps.inventory.models import Unit
-    from apps.inventory.reconcile import _pending_users_and_units
-    from apps.sales.models import FlashSale
-
     total = FlashSale.objects.values_list("total_inventory", flat=True).get(id=sale_id)
     held = Unit.objects.filter(sale_id=sale_id, order__isnull=False).count()
     free = Unit.objects.filter(sale_id=sale_id, order__isnull=True).count()

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from apps.core.errors import Forbidden
+from apps.core.errors import Forbidden, NotFound
 from apps.core.redis import RedisError, get_redis, sale_key
+from apps.sales.models import BotPolicy, FlashSale
 
 from . import pow
 from .blocklist import is_blocked
@@ -85,16 +86,12 @@ def sale_protection(sale) -> SaleProtection:
     except RedisError:
         raw = None
     if value is None:
-        from apps.sales.models import FlashSale
-
         row = (
             FlashSale.objects.filter(id=sale_id)
             .values("pow_difficulty", "bot_policy", "bot_threshold")
             .first()
         )
         if row is None:
-            from apps.core.errors import NotFound
-
             raise NotFound("No such sale.", code="sale_not_found")
         value = SaleProtection(**row)
         try:
@@ -111,8 +108,6 @@ def join_screen(*, request, sale, user_id: int, body: dict) -> JoinVerdict:
     Raises an ApplicationError (403) to refuse; returns a verdict otherwise. With the sale's
     ``back_of_queue`` policy a suspect is let in with ``back_of_queue=True``.
     """
-    from apps.sales.models import BotPolicy
-
     sale_id = str(getattr(sale, "id", sale))
     ip = client_ip(request)
     blocked = is_blocked(user_id=user_id, ip=ip)

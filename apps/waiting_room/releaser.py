@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from apps.core import metrics
 from apps.core.redis import RedisError
+from apps.inventory.services import inventory_ensure_primed
 from apps.orders.models import Order
 from apps.sales.models import FlashSale
 
@@ -104,8 +105,6 @@ class Releaser:
         return admitted
 
     def _prime(self, sale_id: str) -> None:
-        from apps.inventory.services import inventory_ensure_primed
-
         try:
             inventory_ensure_primed(sale_id=sale_id)
         except Exception:

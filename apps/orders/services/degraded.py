@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -20,8 +21,12 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from apps.core.errors import ApplicationError, Gone, ServiceUnavailable, TooEarly
 from apps.core.redis import RedisError, get_redis
 from apps.core.times import isoformat_z
+from apps.inventory.keys import sale_keys
+from apps.inventory.services import inventory_rebuild
+from apps.protection.models import DegradedSale
 from apps.sales.selectors import SaleSnapshot
 
+from ..models import Order
 from .reservations import (
     AlreadyReserved,
     IdempotencyKeyReused,
@@ -105,8 +110,6 @@ def order_reserve_degraded(
 
 
 def _replay(*, sale: SaleSnapshot, user_id: int, quantity: int, idempotency_key: str):
-    from ..models import Order
-
     order = Order.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
     if order is None:
         return None
@@ -128,8 +131,6 @@ def _body(order_id, reserved_until) -> dict:
 
 
 def _reserve(*, sale: SaleSnapshot, user_id: int, quantity: int, idempotency_key: str):
-    import uuid
-
     replay = _replay(sale=sale, user_id=user_id, quantity=quantity, idempotency_key=idempotency_key)
     if replay is not None:
         return replay
@@ -185,10 +186,6 @@ def _reserve(*, sale: SaleSnapshot, user_id: int, quantity: int, idempotency_key
 def degraded_sales_resync(*, wait_seconds: float = 3.0) -> bool:
     """Rebuild the Redis counters of every sale sold in degraded mode; True when none is
     left (the fast path may resume), False while Redis is still away or a rebuild is busy."""
-    from apps.inventory.keys import sale_keys
-    from apps.inventory.services import inventory_rebuild
-    from apps.protection.models import DegradedSale
-
     try:
         get_redis().ping()
     except RedisError:

@@ -33,8 +33,11 @@ from apps.core.times import isoformat_z
 from apps.inventory import redis_scripts
 from apps.inventory.keys import sale_keys
 from apps.inventory.services import InventoryUnavailable, inventory_ensure_primed
+from apps.inventory.tasks import reconcile_sale
 from apps.sales.models import SaleStatus
 from apps.sales.selectors import SaleSnapshot
+from apps.waiting_room import redis_scripts as room_scripts
+from apps.waiting_room.keys import room_keys
 
 from ..models import Order
 from .degraded import order_reserve_degraded
@@ -112,8 +115,6 @@ def order_reserve(
     admission_key = admission_jti = None
     admission_ttl = 0
     if admission is not None:
-        from apps.waiting_room.keys import room_keys
-
         admission_jti = admission.jti
         admission_key = room_keys(sale.id).admission_used(admission.jti)
         # Kept until the token could no longer be presented (its expiry plus the leeway).
@@ -293,9 +294,6 @@ def _reserve_in_postgres(
             client=pipe,
         )
         if admission_finished:
-            from apps.waiting_room import redis_scripts as room_scripts
-            from apps.waiting_room.keys import room_keys
-
             room_scripts.finish(room_keys(sale.id), user_id=user_id, order_id=order_id, client=pipe)
         pipe.execute()
     except RedisError as exc:
@@ -311,8 +309,6 @@ def _constraint(exc: IntegrityError) -> str | None:
 
 
 def _admission_unspend(admission_key: str) -> None:
-    from apps.core.redis import get_redis
-
     try:
         get_redis().delete(admission_key)
     except RedisError:
@@ -334,8 +330,6 @@ def _giveback(keys, order_id, user_id, idempotency_key, *, units_free: bool) -> 
 
 def _reconcile_soon(sale_id: str) -> None:
     try:
-        from apps.inventory.tasks import reconcile_sale
-
         transaction.on_commit(lambda: reconcile_sale.delay(sale_id))
     except Exception:  # the broker being down must not fail the request
         logger.warning("could not schedule reconciliation of sale %s", sale_id)
