@@ -8,10 +8,15 @@ class OrdersConfig(AppConfig):
     label = "orders"
 
     def ready(self) -> None:
-        # A rebuilt Redis pool drops the sale's idempotency records: orders restores them.
+        from apps.waiting_room.releaser import reserved_units_count_set
+
         from . import audit  # noqa: F401  (registers orders' check of audit_sale)
+        from .selectors import units_reserved_by_sale
         from .services.reservations import idempotency_records_restore_on_rebuild
 
+        # A rebuilt Redis pool drops the sale's idempotency records: orders restores them.
         inventory_rebuilt.connect(
             idempotency_records_restore_on_rebuild, dispatch_uid="orders.idempotency_records"
         )
+        # The releaser paces admissions by the units open reservations may give back.
+        reserved_units_count_set(units_reserved_by_sale)

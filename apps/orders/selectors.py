@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import Sum
+from django.db.models.functions import Now
 from django.db.models.query import QuerySet
 
 from apps.core.times import isoformat_z
@@ -55,3 +57,13 @@ def orders_of_shopper(*, user_id: int) -> QuerySet[Order]:
 def order_of_shopper(*, user_id: int, order_id: object) -> Order | None:
     """The shopper's own order, or None (someone else's order looks exactly like a missing one)."""
     return orders_of_shopper(user_id=user_id).filter(id=order_id).first()
+
+
+def units_reserved_by_sale(sale_ids: list[str]) -> dict[str, int]:
+    """Units held by reservations that may still expire and come back (from PostgreSQL)."""
+    rows = (
+        Order.objects.filter(sale_id__in=sale_ids, status="RESERVED", reserved_until__gt=Now())
+        .values("sale_id")
+        .annotate(units=Sum("quantity"))
+    )
+    return {str(row["sale_id"]): int(row["units"] or 0) for row in rows}

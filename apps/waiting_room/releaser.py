@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import close_old_connections, connection
-from django.db.models import Sum
-from django.db.models.functions import Now
 from django.utils import timezone
 
 from apps.core import metrics
 from apps.core.redis import RedisError
 from apps.inventory.services import inventory_ensure_primed
-from apps.orders.models import Order
 from apps.sales.models import FlashSale
 
 from .services import (
@@ -55,14 +53,18 @@ def rooms_open() -> list[RoomSettings]:
     ]
 
 
+# Who counts the units held by reservations that may still expire and come back, per sale
+# (the layer that owns the reservations: OrdersConfig.ready sets orders' count).
+_reserved_units_counts: list[Callable[[list[str]], dict[str, int]]] = []
+
+
+def reserved_units_count_set(count: Callable[[list[str]], dict[str, int]]) -> None:
+    _reserved_units_counts[:] = [count]
+
+
 def units_reserved_by_sale(sale_ids: list[str]) -> dict[str, int]:
     """Units held by reservations that may still expire and come back (from PostgreSQL)."""
-    rows = (
-        Order.objects.filter(sale_id__in=sale_ids, status="RESERVED", reserved_until__gt=Now())
-        .values("sale_id")
-        .annotate(units=Sum("quantity"))
-    )
-    return {str(row["sale_id"]): int(row["units"] or 0) for row in rows}
+    return _reserved_units_counts[0](sale_ids) if _reserved_units_counts else {}
 
 
 @dataclass

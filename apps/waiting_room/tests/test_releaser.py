@@ -218,3 +218,20 @@ def test_the_releaser_rebuilds_a_lost_unit_pool_before_admitting(make_sale, redi
     assert redis_client.exists(keys.primed) and redis_client.scard(keys.free) == 5
     releaser.run(stop_after=0.3)
     assert serving(sale) == 3
+
+
+def test_releaser_counts_the_units_open_reservations_may_give_back(make_sale, shopper):
+    """The count comes from orders (set in OrdersConfig.ready): a reservation still open
+    holds its units against the room's budget."""
+    from apps.orders.services import order_reserve
+    from apps.sales.selectors import sale_snapshot
+    from apps.waiting_room.releaser import units_reserved_by_sale
+
+    sale = make_sale(inventory=5, max_per_user=2)
+    order_reserve(
+        sale=sale_snapshot(str(sale.id)), user_id=shopper.id, quantity=2, idempotency_key="k"
+    )
+    assert units_reserved_by_sale([str(sale.id)]) == {str(sale.id): 2}
+    releaser = Releaser()
+    releaser.refresh()
+    assert releaser.reserved.get(str(sale.id)) == 2
