@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from apps.core import metrics
@@ -103,10 +104,19 @@ def _log(report: ReconcileReport) -> None:
         logger.warning("reconciled sale %s: %s", report.sale_id, "; ".join(report.notes))
 
 
+# Which of these hold ids became orders in PostgreSQL: the layer that owns the orders tells
+# (OrdersConfig.ready sets orders' lookup). Without it the sweep gives nothing back.
+_orders_found: list[Callable[[list[str]], set[str]]] = []
+
+
+def orders_found_set(lookup: Callable[[list[str]], set[str]]) -> None:
+    _orders_found[:] = [lookup]
+
+
 def holds_sweep_orphans(*, sale_id: object, grace_seconds: int) -> int:
     """Give back Redis holds that never became PostgreSQL orders within the grace period."""
-    from apps.orders.models import Order
-
+    if not _orders_found:
+        return 0
     redis = get_redis()
     keys = sale_keys(sale_id)
     seconds, micros = redis.time()
@@ -114,7 +124,7 @@ def holds_sweep_orphans(*, sale_id: object, grace_seconds: int) -> int:
     stale = [o.decode() for o in redis.zrangebyscore(keys.inflight, "-inf", cutoff_ms)]
     if not stale:
         return 0
-    in_postgres = {str(i) for i in Order.objects.filter(id__in=stale).values_list("id", flat=True)}
+    in_postgres = _orders_found[0](stale)
     entries = dict(zip(stale, redis.hmget(keys.pending, stale), strict=True))
     released = 0
     for order_id in stale:

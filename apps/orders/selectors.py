@@ -67,3 +67,8 @@ def units_reserved_by_sale(sale_ids: list[str]) -> dict[str, int]:
         .annotate(units=Sum("quantity"))
     )
     return {str(row["sale_id"]): int(row["units"] or 0) for row in rows}
+
+
+def orders_found(order_ids: list[str]) -> set[str]:
+    """Which of these ids are orders in PostgreSQL (for inventory's orphan sweep)."""
+    return {str(i) for i in Order.objects.filter(id__in=order_ids).values_list("id", flat=True)}
