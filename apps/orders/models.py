@@ -86,3 +86,16 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"Order {self.id} ({self.status})"
+
+
+class DegradedSale(models.Model):
+    """A sale PostgreSQL sold while Redis was away: its Redis counters must be rebuilt before
+    the fast path serves it again. ``generation`` rises with each degraded sale, so a rebuild
+    clears the mark only if nothing was sold since it read PostgreSQL."""
+
+    sale = models.OneToOneField("sales.FlashSale", on_delete=models.CASCADE, primary_key=True)
+    generation = models.BigIntegerField(default=1)
+    since = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"Sale {self.sale_id} (degraded, generation {self.generation})"

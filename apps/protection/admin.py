@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
 
+from apps.orders.models import DegradedSale
+
 from . import blocklist
-from .models import DegradedSale, FlaggedAddress, FlaggedShopper
+from .models import FlaggedAddress, FlaggedShopper
 
 
 @admin.register(FlaggedShopper)

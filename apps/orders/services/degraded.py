@@ -3,7 +3,7 @@
 The units are picked with ``SELECT … FOR UPDATE SKIP LOCKED`` and the same single statement
 as the fast path inserts the order, points the rows at it and raises the shopper's tally, so
 PostgreSQL's constraints refuse any oversell exactly as before. Each such sale is marked in
-``protection_degradedsale`` in the same transaction; when Redis answers again the sale's
+``orders_degradedsale`` in the same transaction; when Redis answers again the sale's
 Redis counters are rebuilt from PostgreSQL before this process goes back to the fast path
 (and a beat task does the same for processes that get no purchase).
 """
@@ -23,10 +23,9 @@ from apps.core.redis import RedisError, get_redis
 from apps.core.times import isoformat_z
 from apps.inventory.keys import sale_keys
 from apps.inventory.services import inventory_rebuild
-from apps.protection.models import DegradedSale
 from apps.sales.selectors import SaleSnapshot
 
-from ..models import Order
+from ..models import DegradedSale, Order
 from .reservations import (
     AlreadyReserved,
     IdempotencyKeyReused,
@@ -81,8 +80,8 @@ WHERE sale_id = %s AND order_id IS NULL
 LIMIT %s FOR UPDATE SKIP LOCKED
 """
 _MARK_SQL = """
-INSERT INTO protection_degradedsale (sale_id, generation, since) VALUES (%s, 1, now())
-ON CONFLICT (sale_id) DO UPDATE SET generation = protection_degradedsale.generation + 1
+INSERT INTO orders_degradedsale (sale_id, generation, since) VALUES (%s, 1, now())
+ON CONFLICT (sale_id) DO UPDATE SET generation = orders_degradedsale.generation + 1
 """
 
 

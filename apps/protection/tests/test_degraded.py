@@ -13,9 +13,8 @@ from django.test import Client
 from apps.core.redis import get_redis
 from apps.inventory.keys import sale_keys
 from apps.inventory.models import Unit
-from apps.orders.models import Order
+from apps.orders.models import DegradedSale, Order
 from apps.orders.services import degraded
-from apps.protection.models import DegradedSale
 
 from .conftest import purchase_auth
 
