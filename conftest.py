@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from apps.core.memory import memories_reset
 from apps.core.redis import get_redis
 from apps.core.testing.ports import free_port
 from apps.core.tokens import shopper_token_issue
@@ -30,17 +31,10 @@ def _delete_prefixed_keys() -> None:
 
 @pytest.fixture(autouse=True)
 def _redis_clean():
-    """Every test starts and ends with none of this run's keys in Redis."""
+    """Every test starts with nothing remembered by this process and ends with none of this
+    run's keys in Redis."""
     _delete_prefixed_keys()
-    from apps.sales import selectors
-
-    selectors._memory.clear()
-    from apps.orders.services import purchase
-
-    purchase._sold_out_until.clear()
-    from apps.core import accounts
-
-    accounts._memory_forget()
+    memories_reset()
     yield
     _delete_prefixed_keys()
 

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from .errors import NotAuthenticated
+from .memory import ProcessMemory
 from .redis import RedisError, get_redis, key
 
 logger = logging.getLogger(__name__)
@@ -121,37 +120,40 @@ def inactive_accounts_restore() -> int:
 
 # --- The check, on every authenticated request ----------------------------------------------
 
+# The copy of the set and the version it was read at. It is kept past its period (used
+# while another thread refreshes it, or while Redis is away); the memory only says when to
+# look at the version again.
+_copy: tuple[bytes | None, frozenset[int]] = (None, frozenset())
+_checked = ProcessMemory("inactive_accounts", seconds="ACCOUNT_MEMORY_SECONDS", maxsize=1)
 _lock = threading.Lock()
-_memory: dict = {"until": 0.0, "version": None, "ids": frozenset()}
 
 
 def _memory_forget() -> None:
-    _memory["until"] = 0.0
+    _checked.clear()
 
 
-def _refresh(now: float) -> None:
+def _refresh() -> None:
+    global _copy
     if not _lock.acquire(blocking=False):
         return  # another thread is refreshing: use the copy we have meanwhile
     try:
-        if _memory["until"] > now:
+        if _checked.get("version"):
             return
         try:
             version = get_redis().get(VERSION)
-            if version != _memory["version"]:
-                ids = frozenset(int(i) for i in get_redis().smembers(INACTIVE))
-                _memory.update(ids=ids, version=version)
+            if version != _copy[0]:
+                _copy = (version, frozenset(int(i) for i in get_redis().smembers(INACTIVE)))
         except RedisError:
             pass  # keep the last copy; try again after the interval
-        _memory["until"] = now + settings.ACCOUNT_MEMORY_SECONDS
+        _checked.set("version", True)
     finally:
         _lock.release()
 
 
 def account_is_inactive(user_id: int) -> bool:
-    now = time.monotonic()
-    if _memory["until"] <= now:
-        _refresh(now)
-    return user_id in _memory["ids"]
+    if not _checked.get("version"):
+        _refresh()
+    return user_id in _copy[1]
 
 
 def account_check(user_id: int) -> None:

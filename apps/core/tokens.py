@@ -10,6 +10,8 @@ from functools import lru_cache
 import jwt
 from django.conf import settings
 
+from .memory import ProcessMemory
+
 ALGORITHM = "HS256"
 AUDIENCE_SHOPPER = "shopper"
 
@@ -69,19 +71,16 @@ def token_encode(claims: dict, *, audience: str, lifetime_seconds: int) -> tuple
 # Verified claims per process: a token is checked once (its HMAC and claims), then
 # recognised until it expires. Tokens are immutable, so this is safe; it halves the CPU of a
 # request that the middleware and the view both authenticate.
-_verified: dict[tuple[str, str], dict] = {}
-_VERIFIED_MAX = 100_000
+_verified = ProcessMemory("verified_tokens", maxsize=100_000)
 
 
 def token_decode(token: str, *, audience: str) -> dict:
     """The verified claims; TokenInvalid, or TokenAccountInactive when the token's shopper was
     deactivated or deleted since it was issued (checked on every use, in process memory)."""
     claims = _verified.get((token, audience))
-    if claims is None or claims["exp"] + 5 <= time.time():
+    if claims is None:
         claims = _token_verify(token, audience=audience)
-        if len(_verified) >= _VERIFIED_MAX:
-            _verified.clear()
-        _verified[(token, audience)] = claims
+        _verified.set((token, audience), claims, seconds=claims["exp"] + 5 - time.time())
     _check_account(claims)
     return claims
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from apps.core.errors import ServiceUnavailable
+from apps.core.memory import ProcessMemory
 from apps.core.redis import RedisError, get_redis, key
 
 from .models import FlaggedAddress, FlaggedShopper
@@ -38,16 +37,16 @@ def blocklist_restore() -> None:
 
 # A per-process copy of the (small, admin-made) block list, refreshed every
 # BLOCKLIST_MEMORY_SECONDS, so a refused request costs no Redis call for it.
-_memory: dict = {"until": 0.0, "users": frozenset(), "ips": frozenset()}
+_memory = ProcessMemory("block_list", seconds="BLOCKLIST_MEMORY_SECONDS", maxsize=1)
 
 
 def _memory_forget() -> None:
-    _memory["until"] = 0.0
+    _memory.clear()
 
 
 def _blocked_from_memory(user_id: int | None, ip: str | None) -> str | None:
-    now = time.monotonic()
-    if _memory["until"] <= now:
+    copy = _memory.get("copy")
+    if copy is None:
         pipe = get_redis().pipeline(transaction=False)
         pipe.exists(LOADED)
         pipe.smembers(USERS)
@@ -55,14 +54,12 @@ def _blocked_from_memory(user_id: int | None, ip: str | None) -> str | None:
         loaded, users, ips = pipe.execute()
         if not loaded:
             raise _NotLoaded
-        _memory.update(
-            users=frozenset(u.decode() for u in users),
-            ips=frozenset(i.decode() for i in ips),
-            until=now + settings.BLOCKLIST_MEMORY_SECONDS,
-        )
-    if user_id and str(user_id) in _memory["users"]:
+        copy = (frozenset(u.decode() for u in users), frozenset(i.decode() for i in ips))
+        _memory.set("copy", copy)
+    blocked_users, blocked_ips = copy
+    if user_id and str(user_id) in blocked_users:
         return "user"
-    if ip and ip in _memory["ips"]:
+    if ip and ip in blocked_ips:
         return "ip"
     return None
 

@@ -10,6 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from apps.core.http import json_response
+from apps.core.memory import ProcessMemory
 from apps.core.redis import RedisError, get_redis
 from apps.core.schema import json_response as json_description
 from apps.core.schema import openapi
@@ -17,7 +18,7 @@ from apps.core.schema import openapi
 _STATUS = {"type": "object", "properties": {"status": {"type": "string"}}}
 _READINESS = {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}}
 
-_cache: dict[str, tuple[float, dict]] = {}
+_readiness = ProcessMemory("readiness", seconds=1.0, maxsize=1)
 
 
 @csrf_exempt
@@ -74,10 +75,9 @@ def _broker() -> None:
 
 def readiness() -> dict:
     """Each dependency's state, cached for a second so probes cannot load them."""
-    cached = _cache.get("ready")
-    now = time.monotonic()
-    if cached and cached[0] > now:
-        return cached[1]
+    cached = _readiness.get("body")
+    if cached is not None:
+        return cached
     checks = {"postgres": _timed(_postgres), "redis": _timed(_redis), "broker": _timed(_broker)}
     required = settings.READINESS_REQUIRED
     if required:
@@ -86,7 +86,7 @@ def readiness() -> dict:
         ready = checks["postgres"]["ok"] or checks["redis"]["ok"]
     state = "ok" if all(c["ok"] for c in checks.values()) else ("degraded" if ready else "down")
     body = {"status": state, "ready": ready, "checks": checks}
-    _cache["ready"] = (now + 1.0, body)
+    _readiness.set("body", body)
     return body
 
 

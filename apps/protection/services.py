@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
 from apps.core.errors import Forbidden, NotFound
+from apps.core.memory import ProcessMemory
 from apps.core.redis import RedisError, get_redis, sale_key
 from apps.sales.models import BotPolicy, FlashSale
 
@@ -64,7 +64,7 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "") or "0.0.0.0"
 
 
-_protection_memory: dict[str, tuple[float, SaleProtection]] = {}
+_protection_memory = ProcessMemory("sale_protection", seconds=1.0)
 
 
 def sale_protection(sale) -> SaleProtection:
@@ -73,10 +73,9 @@ def sale_protection(sale) -> SaleProtection:
     if hasattr(sale, "pow_difficulty"):
         return SaleProtection(sale.pow_difficulty, sale.bot_policy, sale.bot_threshold)
     sale_id = str(getattr(sale, "id", sale))
-    now = time.monotonic()
     cached = _protection_memory.get(sale_id)
-    if cached and cached[0] > now:
-        return cached[1]
+    if cached is not None:
+        return cached
     cache_key = sale_key(sale_id, "protection")
     value = None
     try:
@@ -98,7 +97,7 @@ def sale_protection(sale) -> SaleProtection:
             get_redis().set(cache_key, json.dumps(row), ex=5)
         except RedisError:
             pass
-    _protection_memory[sale_id] = (now + 1.0, value)
+    _protection_memory.set(sale_id, value)
     return value
 
 

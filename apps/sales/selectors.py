@@ -20,6 +20,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.db_router import stale_reads
+from apps.core.memory import ProcessMemory
 from apps.core.redis import RedisError, get_redis, key
 from apps.inventory.keys import sale_keys
 
@@ -119,15 +120,34 @@ def snapshot_from_sale(sale: FlashSale) -> SaleSnapshot:
 #    wins a short Redis lock while everybody else keeps serving the entry they have;
 # 3. PostgreSQL, read only by that lock's winner (or, when the entry is missing entirely, by
 #    the winner while the others poll Redis for its result for up to SALE_CACHE_WAIT_SECONDS).
-_memory: dict[str, tuple[float, float, SaleSnapshot | None]] = {}
+_MEMORY_MAX_SALES = 10_000
+_memory = ProcessMemory(
+    "sale_snapshots", seconds="SALE_SNAPSHOT_SECONDS", maxsize=_MEMORY_MAX_SALES
+)
 _MISSING_SECONDS = 5
 _REFRESH_LOCK_SECONDS = 3.0
-_flights: dict[str, threading.Lock] = {}
+_ABSENT = object()
+
+
+class _Flight:
+    """One read of a sale's snapshot at a time per process; the threads that waited for it
+    take its result."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.fetched_at = float("-inf")
+        self.snapshot: SaleSnapshot | None = None
+
+
+_flights: dict[str, _Flight] = {}
 _flights_guard = threading.Lock()
 
 
 def sale_snapshot_forget(sale_id: object) -> None:
-    _memory.pop(str(sale_id), None)
+    _memory.forget(str(sale_id))
+    flight = _flights.get(str(sale_id))
+    if flight is not None:
+        flight.fetched_at = float("-inf")
 
 
 def _refresh_lock_key(sale_id: str) -> str:
@@ -160,7 +180,7 @@ def sale_snapshot_store(snapshot: SaleSnapshot) -> None:
     pipe.set(sale_keys(snapshot.id).meta, _encode(snapshot), ex=settings.SALE_CACHE_TTL_SECONDS)
     pipe.delete(_upcoming_key())
     pipe.execute()
-    _memory.pop(snapshot.id, None)
+    sale_snapshot_forget(snapshot.id)
 
 
 def _load_from_database(sale_id: str) -> SaleSnapshot | None:
@@ -241,20 +261,16 @@ def _snapshot_shared(sale_id: str) -> SaleSnapshot | None:
             return _load_from_database(sale_id)
 
 
-_MEMORY_MAX_SALES = 10_000
-
-
-def _flight(sale_id: str) -> threading.Lock:
-    lock = _flights.get(sale_id)
-    if lock is None:
+def _flight(sale_id: str) -> _Flight:
+    flight = _flights.get(sale_id)
+    if flight is None:
         with _flights_guard:
             if len(_flights) > _MEMORY_MAX_SALES:
-                # Made-up sale ids must not grow the process without bound; a lock still in
+                # Made-up sale ids must not grow the process without bound; a flight still in
                 # use stays alive with the threads holding it.
                 _flights.clear()
-                _memory.clear()
-            lock = _flights.setdefault(sale_id, threading.Lock())
-    return lock
+            flight = _flights.setdefault(sale_id, _Flight())
+    return flight
 
 
 def sale_snapshot(sale_id: str) -> SaleSnapshot | None:
@@ -264,18 +280,20 @@ def sale_snapshot(sale_id: str) -> SaleSnapshot | None:
     except ValueError:
         return None
     asked_at = time.monotonic()
-    cached = _memory.get(sale_id)
-    if cached and cached[0] > asked_at:
-        return cached[2]
-    with _flight(sale_id):
+    cached = _memory.get(sale_id, _ABSENT)
+    if cached is not _ABSENT:
+        return cached
+    flight = _flight(sale_id)
+    with flight.lock:
         # Another thread of this process may have fetched it while this one waited.
-        cached = _memory.get(sale_id)
-        if cached and (cached[0] > time.monotonic() or cached[1] >= asked_at):
-            return cached[2]
+        cached = _memory.get(sale_id, _ABSENT)
+        if cached is not _ABSENT:
+            return cached
+        if flight.fetched_at >= asked_at:
+            return flight.snapshot
         snapshot = _snapshot_shared(sale_id)
-        stored_at = time.monotonic()
-        lifetime = settings.SALE_SNAPSHOT_SECONDS if snapshot else _MISSING_SECONDS
-        _memory[sale_id] = (stored_at + lifetime, stored_at, snapshot)
+        flight.fetched_at, flight.snapshot = time.monotonic(), snapshot
+        _memory.set(sale_id, snapshot, seconds=None if snapshot else _MISSING_SECONDS)
         return snapshot
 
 

@@ -22,6 +22,7 @@ import pytest
 from django.db import connection
 from redis.cluster import RedisCluster
 
+from apps.core.memory import memories_reset
 from apps.core.redis import RedisError, get_redis
 from apps.core.testing.redis_cluster_server import redis_cluster_start
 from apps.core.tests.test_accounts import admin_client  # noqa: F401  (runs on_commit hooks)
@@ -52,9 +53,7 @@ def on_cluster(redis_cluster, settings):
     """This test's Redis is the cluster (emptied first: the cluster is this session's own)."""
     redis_cluster.wait_healthy()
     redis_cluster.flush()
-    from apps.protection.services import _protection_memory
-
-    _protection_memory.clear()
+    memories_reset()
     _use_cluster(settings, redis_cluster)
     assert isinstance(get_redis(), RedisCluster)
     try:
@@ -63,7 +62,7 @@ def on_cluster(redis_cluster, settings):
         if get_redis.cache_info().currsize:
             get_redis().close()
         get_redis.cache_clear()
-        _protection_memory.clear()
+        memories_reset()
 
 
 # --- the suite's core paths, on the cluster ----------------------------------------------

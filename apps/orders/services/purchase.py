@@ -28,6 +28,7 @@ from apps.core.errors import (
     ServiceUnavailable,
     TooEarly,
 )
+from apps.core.memory import ProcessMemory
 from apps.core.redis import RedisError, get_redis, script_pipeline
 from apps.core.times import isoformat_z
 from apps.inventory import redis_scripts
@@ -55,17 +56,15 @@ from .reservations import (
 
 logger = logging.getLogger(__name__)
 
-_sold_out_until: dict[str, float] = {}
+_sold_out = ProcessMemory("sold_out_sales", seconds="SOLD_OUT_MEMORY_SECONDS")
 
 
 def sale_remember_sold_out(sale_id: str) -> None:
-    if settings.SOLD_OUT_MEMORY_SECONDS > 0:
-        _sold_out_until[sale_id] = time.monotonic() + settings.SOLD_OUT_MEMORY_SECONDS
+    _sold_out.set(sale_id, True)
 
 
 def sale_known_sold_out(sale_id: str) -> bool:
-    until = _sold_out_until.get(sale_id)
-    return until is not None and until > time.monotonic()
+    return _sold_out.get(sale_id, False)
 
 
 def sold_out_refusal(*, sale_id: str, user_id: int, idempotency_key: str) -> None:

@@ -2,15 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from apps.protection.services import _protection_memory
-
-
-@pytest.fixture(autouse=True)
-def _forget_protection_memory():
-    _protection_memory.clear()
-    yield
-    _protection_memory.clear()
-
 
 @pytest.fixture
 def tcp_proxy():

@@ -192,26 +192,26 @@ def test_healthz_and_readyz_report_each_dependency(client):
 
 
 def test_readyz_reports_a_lost_redis_through_a_cut_proxy(client, settings, tcp_proxy):
+    from apps.core.memory import memories_reset
     from apps.core.redis import get_redis
-    from apps.protection import health
 
     proxy = tcp_proxy("127.0.0.1", 6379)
     settings.REDIS_URL = f"redis://127.0.0.1:{proxy.port}/13"
     get_redis.cache_clear()
-    health._cache.clear()
+    memories_reset()
     try:
         proxy.cut()
         body = client.get("/readyz").json()
         assert body["checks"]["redis"]["ok"] is False and body["status"] == "degraded"
         assert body["ready"] is True
         settings.READINESS_REQUIRED = ["redis"]
-        health._cache.clear()
+        memories_reset()
         assert client.get("/readyz").status_code == 503
         proxy.restore()
-        health._cache.clear()
+        memories_reset()
         assert client.get("/readyz").status_code == 200
     finally:
-        health._cache.clear()
+        memories_reset()
         get_redis.cache_clear()
 
 

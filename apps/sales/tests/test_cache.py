@@ -17,6 +17,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
+from apps.core.memory import memories_reset
 from apps.inventory.keys import sale_keys
 from apps.sales import selectors
 from apps.sales.models import FlashSale
@@ -32,7 +33,7 @@ def _cold(sale_id) -> None:
     from apps.core.redis import get_redis
 
     get_redis().delete(sale_keys(str(sale_id)).meta)
-    selectors._memory.clear()
+    memories_reset()
 
 
 def _test_database_url() -> str:
@@ -131,7 +132,7 @@ def test_a_stale_entry_is_refreshed_by_one_request_while_the_others_serve_it(
     entry = json.loads(redis_client.get(meta))
     entry["cached_at_ms"] = int(time.time() * 1000) - 60_000
     redis_client.set(meta, json.dumps(entry))
-    selectors._memory.clear()
+    memories_reset()
 
     queries, prices, lock = [], Counter(), threading.Lock()
     barrier = threading.Barrier(200)
@@ -202,6 +203,6 @@ def test_an_unknown_sale_is_remembered_briefly(client, django_assert_num_queries
 
     missing = str(uuid.uuid4())
     assert sale_snapshot(missing) is None
-    selectors._memory.clear()
+    memories_reset()
     with django_assert_num_queries(0):
         assert sale_snapshot(missing) is None  # from Redis's short "no such sale" entry
