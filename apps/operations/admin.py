@@ -3,11 +3,8 @@ from django.contrib import admin
 from .models import OperatorAction, SaleEvent
 
 
-@admin.register(OperatorAction)
-class OperatorActionAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "sale", "actor", "action", "before", "after")
-    list_filter = ("action",)
-    readonly_fields = [f.name for f in OperatorAction._meta.fields]
+class RecordAdmin(admin.ModelAdmin):
+    """A record of what happened: shown, never added, changed or deleted in the admin."""
 
     def has_add_permission(self, request):
         return False
@@ -17,18 +14,15 @@ class OperatorActionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(OperatorAction)
+class OperatorActionAdmin(RecordAdmin):
+    list_display = ("created_at", "sale", "actor", "action", "before", "after")
+    list_filter = ("action",)
 
 
 @admin.register(SaleEvent)
-class SaleEventAdmin(admin.ModelAdmin):
+class SaleEventAdmin(RecordAdmin):
     list_display = ("id", "created_at", "sale", "kind")
     list_filter = ("kind",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -6,13 +6,12 @@ live (the page polls when no WebSocket answers). Screenshots go to test-output/c
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from django.db import connections
 
-from apps.core.testing.browser import CHROMIUM, CHROMIUM_ARGS
+from apps.core.testing.browser import chromium_browser
 from apps.core.testing.ports import free_port
 from apps.payments.services import dead_letters_process
 
@@ -41,27 +40,13 @@ def _axe_serious(page) -> list:
 
 @pytest.fixture
 def browser_page():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: run .ci/install-system-packages")
-    from playwright.sync_api import sync_playwright
-
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1100, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            page.browser_handle = browser
-            yield page
-            context.close()
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with chromium_browser() as browser:
+        context = browser.new_context(viewport={"width": 1100, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.browser_handle = browser
+        yield page
+        context.close()
 
 
 def _sign_in(page, live_server, make_shopper):

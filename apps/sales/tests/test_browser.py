@@ -22,7 +22,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from apps.core.testing.browser import CHROMIUM, CHROMIUM_ARGS
+from apps.core.testing.browser import chromium_browser
 from apps.core.testing.ports import free_port
 from apps.core.testing.processes import process_stop
 from apps.orders.models import Order
@@ -97,35 +97,12 @@ def releaser():
 
 @pytest.fixture
 def browser_page():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: run .ci/install-system-packages")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # in between are still synchronous.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(20_000)
-            try:
-                yield page
-            finally:
-                # The test's ORM calls run in Playwright's greenlet, whose connections
-                # pytest-django's teardown cannot see: close them here.
-                from django.db import connections
-
-                connections.close_all()
-            context.close()
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with chromium_browser() as browser:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        yield page
+        context.close()
 
 
 def test_shopper_signs_in_waits_joins_is_admitted_buys_and_sees_the_reservation(

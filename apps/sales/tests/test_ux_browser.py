@@ -7,14 +7,13 @@ test-output/ux/."""
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from apps.core.testing.browser import CHROMIUM, CHROMIUM_ARGS
+from apps.core.testing.browser import chromium_browser
 from apps.orders.models import Order
 from apps.orders.services import order_reserve
 from apps.orders.services.transitions import order_transition
@@ -107,27 +106,8 @@ class Session:
 
 @pytest.fixture
 def chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: run .ci/install-system-packages")
-    from playwright.sync_api import sync_playwright
-
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                yield browser
-            finally:
-                from django.db import connections
-
-                connections.close_all()
-                browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with chromium_browser() as browser:
+        yield browser
 
 
 def test_shop_and_admin_pages_desktop_and_phone(
