@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from apps.inventory.services import units_left
 
+from .pages import public_page
 from .selectors import SaleSnapshot, sale_snapshot, sale_snapshots_upcoming_or_live
 from .services import sale_phase
 
@@ -51,18 +52,24 @@ def _phase(sale: SaleSnapshot) -> str:
 
 @require_GET
 def sale_list_view(request):
-    sales = sale_snapshots_upcoming_or_live()
-    cards = [{"sale": sale, "phase": _phase(sale)} for sale in sales]
-    return _public(render(request, "sales/list.html", _page_context(cards=cards)), sales)
+    def render_list():
+        sales = sale_snapshots_upcoming_or_live()
+        cards = [{"sale": sale, "phase": _phase(sale)} for sale in sales]
+        return _public(render(request, "sales/list.html", _page_context(cards=cards)), sales)
+
+    return public_page(request.path, render_list)
 
 
 @require_GET
 def sale_detail_view(request, sale_id):
-    sale = sale_snapshot(str(sale_id))
-    if sale is None:
-        raise Http404("No such sale.")
-    context = _page_context(sale=sale, phase=_phase(sale))
-    return _public(render(request, "sales/detail.html", context), [sale])
+    def render_sale():
+        sale = sale_snapshot(str(sale_id))
+        if sale is None:
+            raise Http404("No such sale.")
+        context = _page_context(sale=sale, phase=_phase(sale))
+        return _public(render(request, "sales/detail.html", context), [sale])
+
+    return public_page(request.path, render_sale)
 
 
 @require_GET

@@ -5,6 +5,8 @@ from .env import env
 # Purchases: a process remembers a sold-out sale this long before asking Redis again.
 SOLD_OUT_MEMORY_SECONDS = env.float("SOLD_OUT_MEMORY_SECONDS", default=1.0)
 SALE_SNAPSHOT_SECONDS = env.float("SALE_SNAPSHOT_SECONDS", default=1.0)
+# The list and sale pages: a process renders each at most once this often (apps/sales/pages.py).
+PUBLIC_PAGE_SECONDS = env.float("PUBLIC_PAGE_SECONDS", default=1.0)
 IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
 # A Redis hold with no PostgreSQL order after this long is an orphan and goes back.
 ORPHAN_GRACE_SECONDS = env.int("ORPHAN_GRACE_SECONDS", default=30)

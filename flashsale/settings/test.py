@@ -26,6 +26,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = False
 SOLD_OUT_MEMORY_SECONDS = 0.0
 SALE_SNAPSHOT_SECONDS = 0.0
+PUBLIC_PAGE_SECONDS = 0.0
 
 # Parallel test runs on one machine (several checkouts, CI) each get their own database,
 # and their own Celery queue so a worker of one run never takes another run's tasks.

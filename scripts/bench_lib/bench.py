@@ -5,6 +5,8 @@ Scenarios (each repeated --reps times; medians reported, spread shown):
   soldout       purchases refused as sold out
   reserve       purchases that succeed (unique shoppers, ample stock; each writes PostgreSQL)
   join/position the waiting room (when apps/waiting_room provides the endpoints)
+  page          GET the sale page as an anonymous shopper sees it (no cookies)
+  now_serving   GET the public now_serving figure the waiting pages follow (no token)
   rowlock       the same purchase done with SELECT ... FOR UPDATE in PostgreSQL, no Redis
   mix           10,000 units, 100,000 attempts from 50,000 shoppers; exactly 10,000 sold
   raw_lua_wsgi  framework-free WSGI app running the same reserve.lua, same server, same load
@@ -48,6 +50,8 @@ ALL = [
     "reserve_plain",
     "join",
     "position",
+    "page",
+    "now_serving",
     "rowlock",
     "mix",
     "raw_lua_wsgi",
@@ -505,6 +509,24 @@ def scenario_position(ctx, rep):
     return run_wrk(ctx.args, ctx.port, path=paths[1], tokens=tokens, auth="bearer")
 
 
+def scenario_page(ctx, rep):
+    """The sale page as every anonymous shopper of the herd asks for it."""
+    from django.urls import reverse
+
+    sale_id = sale_new(1000)
+    return run_wrk(ctx.args, ctx.port, path=reverse("sale-page", kwargs={"sale_id": sale_id}))
+
+
+def scenario_now_serving(ctx, rep):
+    """The public figure that replaced the position poll (waiting pages compute their place
+    from their rank and this; /position is asked only when the turn has come)."""
+    from django.urls import reverse
+
+    sale_id = sale_new(1000)
+    path = reverse("waiting-room-now-serving", kwargs={"sale_id": sale_id})
+    return run_wrk(ctx.args, ctx.port, path=path)
+
+
 def scenario_raw_lua_wsgi(ctx, rep):
     """The mix's workload (10,000 units, 100,000 attempts, 50,000 shoppers) against the
     framework-free app: a pool primed in Redis like inventory_rebuild does."""
@@ -624,6 +646,8 @@ SCENARIOS = {
     "reserve_plain": without_observability(scenario_reserve),
     "join": scenario_join,
     "position": scenario_position,
+    "page": scenario_page,
+    "now_serving": scenario_now_serving,
     "rowlock": scenario_rowlock,
     "mix": scenario_mix,
     "raw_lua_wsgi": scenario_raw_lua_wsgi,
@@ -732,7 +756,17 @@ def report(args, summary: dict, info: dict) -> None:
     def rps(name):
         return summary.get(name, {}).get("rps")
 
-    for name in ("bare", "soldout", "reserve", "join", "position", "rowlock", "mix"):
+    for name in (
+        "bare",
+        "soldout",
+        "reserve",
+        "join",
+        "position",
+        "page",
+        "now_serving",
+        "rowlock",
+        "mix",
+    ):
         if rps(name) is not None:
             print(f"rps {name} {rps(name):.0f}")
     if "mix" in summary:
@@ -749,6 +783,8 @@ def report(args, summary: dict, info: dict) -> None:
         ("reserve", "rowlock"),
         ("mix", "raw_lua_wsgi"),
         ("join", "bare"),
+        ("page", "bare"),
+        ("now_serving", "bare"),
     ):
         if rps(a) and rps(b):
             print(f"ratio {a}/{b} {rps(a) / rps(b):.2f}")

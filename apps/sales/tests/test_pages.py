@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 import uuid
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.test.signals import template_rendered
 from django.urls import reverse
 
+from apps.core.memory import memories_reset
 from apps.orders.models import Order
 from apps.orders.services import order_reserve
 from apps.sales.selectors import sale_snapshot
@@ -71,6 +78,60 @@ def test_sale_page_is_public_cacheable_and_the_same_for_everyone(client, make_sa
     # Nothing per shopper in the cached page: the header is filled in by /me.
     assert shopper.username not in signed_in.content.decode()
     assert anonymous.content == signed_in.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_herd_gets_one_render_per_page_per_second_per_process(make_sale, settings):
+    """Threads asking at once for a page nobody rendered yet share one render, and it is
+    handed out (same bytes, same headers, no cookie) until the period is over."""
+    settings.PUBLIC_PAGE_SECONDS = 1.0
+    memories_reset()
+    sale = make_sale(starts_in=timedelta(seconds=90))
+    path = f"/sales/{sale.id}/"
+    renders, lock, barrier = Counter(), threading.Lock(), threading.Barrier(50)
+    answers = []
+
+    def rendered(sender, template, **kwargs):
+        with lock:
+            renders[template.name] += 1
+
+    def load():
+        barrier.wait()
+        response = Client().get(path)
+        with lock:
+            answers.append(response)
+        connection.close()
+
+    template_rendered.connect(rendered)
+    try:
+        threads = [threading.Thread(target=load) for _ in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert renders["sales/detail.html"] == 1
+        assert {r.status_code for r in answers} == {200}
+        assert len({r.content for r in answers}) == 1
+        for response in answers:
+            cache = response["Cache-Control"]
+            assert "public" in cache and "max-age=2" in cache
+            assert not response.cookies and "Cookie" not in response.get("Vary", "")
+        # Once the period is over the page is rendered again (the badge follows the sale).
+        time.sleep(1.05)
+        Client().get(path)
+        assert renders["sales/detail.html"] == 2
+    finally:
+        template_rendered.disconnect(rendered)
+        memories_reset()
+
+
+def test_an_unknown_sale_is_never_remembered_as_a_page(client, settings):
+    settings.PUBLIC_PAGE_SECONDS = 1.0
+    memories_reset()
+    path = f"/sales/{uuid.uuid4()}/"
+    assert client.get(path).status_code == 404
+    assert client.get(path).status_code == 404
+    memories_reset()
 
 
 def test_far_away_sale_may_be_cached_a_little_longer(client, make_sale):
