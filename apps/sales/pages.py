@@ -1,7 +1,8 @@
-"""The public pages' memory: the list and sale pages are the same bytes for every anonymous
-shopper, so a process renders each at most once per ``PUBLIC_PAGE_SECONDS`` and hands the
-same bytes to everyone who asks meanwhile (the herd's thousands of page loads in the start
-second cost one render per process, not one each).
+"""The public pages' memory: the list and sale pages (and the waiting room's public
+now_serving figure) are the same bytes for every anonymous shopper, so a process renders each
+at most once per ``PUBLIC_PAGE_SECONDS`` and hands the same bytes to everyone who asks
+meanwhile (the herd's thousands of page loads in the start second cost one render per
+process, not one each).
 
 One thread per page renders; the threads that arrive while it does wait for it and take its
 result, so an empty memory at the start second is still one render, not one per thread."""

@@ -3,6 +3,7 @@ poll these, and each answer is one Redis script, with no database query."""
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.authentication import shopper_from_authorization
@@ -11,6 +12,7 @@ from apps.core.http import error_response, json_response, require_method
 from apps.core.parsers import request_json_object
 from apps.core.redis import RedisError
 from apps.core.schema import openapi
+from apps.sales.pages import public_page
 from apps.sales.selectors import sale_snapshot
 
 from .schema import JOIN, NOW_SERVING_OPERATION, POSITION
@@ -75,12 +77,8 @@ def position_api(request, sale_id):
     return json_response(place, headers={"Cache-Control": "no-store"})
 
 
-@csrf_exempt  # public and read-only: any other method gets a JSON 405, not a CSRF page
-@openapi(get=NOW_SERVING_OPERATION)
-def now_serving_api(request, sale_id):
-    """GET (public): the sale's progress, the same for everyone, cacheable for a second."""
+def _now_serving_answer(sale_id) -> HttpResponse:
     try:
-        _method(request, "GET")
         sale = _sale_or_404(sale_id)
         try:
             body = room_now_serving(sale)
@@ -91,3 +89,16 @@ def now_serving_api(request, sale_id):
     except ApplicationError as error:
         return error_response(error)
     return json_response(body, headers={"Cache-Control": "public, max-age=1"})
+
+
+@csrf_exempt  # public and read-only: any other method gets a JSON 405, not a CSRF page
+@openapi(get=NOW_SERVING_OPERATION)
+def now_serving_api(request, sale_id):
+    """GET (public): the sale's progress, the same for everyone, cacheable for a second (and
+    answered from the process's memory of it for PUBLIC_PAGE_SECONDS: the waiting pages whose
+    socket failed all poll this)."""
+    try:
+        _method(request, "GET")
+    except ApplicationError as error:
+        return error_response(error)
+    return public_page(request.path, lambda: _now_serving_answer(sale_id))
