@@ -36,10 +36,6 @@ class SaleKeys:
         return self._k("pending")
 
     @property
-    def meta(self) -> str:
-        return self._k("meta")
-
-    @property
     def rebuild_lock(self) -> str:
         return self._k("rebuild-lock")
 

@@ -60,10 +60,6 @@ def inventory_units_add(*, sale_id: object, numbers: list[int]) -> None:
     transaction.on_commit(add)
 
 
-def units_held_count(*, sale_id: object) -> int:
-    return Unit.objects.filter(sale_id=sale_id, order__isnull=False).count()
-
-
 def inventory_rebuild(*, sale_id: object) -> int | None:
     """Rebuild the sale's Redis pool and buyer counts from PostgreSQL (which wins).
 

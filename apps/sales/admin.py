@@ -9,10 +9,9 @@ from django.utils.html import format_html
 from apps.core.db_router import stale_read_alias
 from apps.core.durations import parse_duration
 from apps.core.errors import ApplicationError
-from apps.inventory.services import units_held_count
 
 from .models import MAX_INVENTORY, FlashSale, Product
-from .selectors import sales_with_unit_counts
+from .selectors import sale_units_held, sales_with_unit_counts
 from .services import sale_cancel, sale_inventory_grow, sale_is_locked, sale_saved, sale_start_now
 
 admin.site.site_header = "Drop · shop admin"
@@ -138,7 +137,7 @@ class FlashSaleForm(forms.ModelForm):
             current = FlashSale.objects.filter(pk=self.instance.pk).values_list(
                 "total_inventory", flat=True
             )[0]
-            held = units_held_count(sale_id=self.instance.pk)
+            held = sale_units_held(sale_id=self.instance.pk)
             if self.locked and total < current:
                 self.add_error(
                     "total_inventory",

@@ -6,10 +6,10 @@ from rest_framework.views import APIView
 
 from apps.core.errors import NotFound
 from apps.core.schema import error_responses
-from apps.inventory.services import units_left
 
 from .selectors import SaleSnapshot, sale_snapshot, sale_snapshots_upcoming_or_live
 from .services import sale_phase
+from .stock import units_left
 
 # Sale data is the same for everyone and changes rarely: a CDN may keep it this long.
 PUBLIC_MAX_AGE = 1

@@ -21,8 +21,7 @@ from django.utils import timezone
 
 from apps.core.db_router import stale_reads
 from apps.core.memory import ProcessMemory
-from apps.core.redis import RedisError, get_redis, key
-from apps.inventory.keys import sale_keys
+from apps.core.redis import RedisError, get_redis, key, sale_key
 
 from .models import FlashSale, SaleStatus
 
@@ -150,8 +149,13 @@ def sale_snapshot_forget(sale_id: object) -> None:
         flight.fetched_at = float("-inf")
 
 
+def sale_snapshot_key(sale_id: object) -> str:
+    """Where a sale's snapshot lives in Redis (beside the sale's other keys, same hash tag)."""
+    return sale_key(sale_id, "meta")
+
+
 def _refresh_lock_key(sale_id: str) -> str:
-    return sale_keys(sale_id).meta + ":refresh-lock"
+    return sale_snapshot_key(sale_id) + ":refresh-lock"
 
 
 def _upcoming_key() -> str:
@@ -177,7 +181,7 @@ def sale_snapshot_store(snapshot: SaleSnapshot) -> None:
     """Publish the snapshot to Redis for every process (called when a sale is saved)."""
     redis = get_redis()
     pipe = redis.pipeline(transaction=False)
-    pipe.set(sale_keys(snapshot.id).meta, _encode(snapshot), ex=settings.SALE_CACHE_TTL_SECONDS)
+    pipe.set(sale_snapshot_key(snapshot.id), _encode(snapshot), ex=settings.SALE_CACHE_TTL_SECONDS)
     pipe.delete(_upcoming_key())
     pipe.execute()
     sale_snapshot_forget(snapshot.id)
@@ -192,7 +196,7 @@ def _load_and_store(sale_id: str) -> SaleSnapshot | None:
     snapshot = _load_from_database(sale_id)
     with contextlib.suppress(RedisError):
         if snapshot is None:
-            get_redis().set(sale_keys(sale_id).meta, _encode(None), ex=_MISSING_SECONDS)
+            get_redis().set(sale_snapshot_key(sale_id), _encode(None), ex=_MISSING_SECONDS)
         else:
             sale_snapshot_store(snapshot)
     return snapshot
@@ -201,7 +205,7 @@ def _load_and_store(sale_id: str) -> SaleSnapshot | None:
 def _refresh(sale_id: str, *, stale_before_ms: float | None) -> SaleSnapshot | None:
     """Under the lock: someone may have refreshed the entry between our read and our lock,
     so look again before asking PostgreSQL."""
-    raw = get_redis().get(sale_keys(sale_id).meta)
+    raw = get_redis().get(sale_snapshot_key(sale_id))
     if raw:
         snapshot, cached_at_ms = _decode(raw)
         if stale_before_ms is None or cached_at_ms >= stale_before_ms:
@@ -225,7 +229,7 @@ def _snapshot_shared(sale_id: str) -> SaleSnapshot | None:
     """Layers 2 and 3: Redis, and PostgreSQL by one request at a time."""
     redis = get_redis()
     try:
-        raw = redis.get(sale_keys(sale_id).meta)
+        raw = redis.get(sale_snapshot_key(sale_id))
     except RedisError:
         # Redis is down: each process still asks PostgreSQL at most once per memory period.
         return _load_from_database(sale_id)
@@ -251,7 +255,7 @@ def _snapshot_shared(sale_id: str) -> SaleSnapshot | None:
             if won:
                 return snapshot
             time.sleep(0.01 + random.random() * 0.02)
-            raw = redis.get(sale_keys(sale_id).meta)
+            raw = redis.get(sale_snapshot_key(sale_id))
         except RedisError:
             return _load_from_database(sale_id)
         if raw:
@@ -366,6 +370,13 @@ def sales_with_unit_counts(queryset: QuerySet[FlashSale] | None = None) -> Query
         units_reserved=Count("units", filter=Q(units__order__status="RESERVED")),
         units_free=Count("units", filter=Q(units__order__isnull=True)),
     )
+
+
+def sale_units_held(*, sale_id: object) -> int:
+    """Units of the sale that orders hold (reserved, paid or fulfilled), from PostgreSQL."""
+    return FlashSale.objects.filter(id=sale_id).aggregate(
+        held=Count("units", filter=Q(units__order__isnull=False))
+    )["held"]
 
 
 def sale_get(*, sale_id: object) -> FlashSale | None:

@@ -1,5 +1,5 @@
-"""Sale operations: create, change, start now, cancel. Each keeps PostgreSQL's unit rows,
-the Redis pool and the published snapshot in step."""
+"""Sale operations: create, change, start now, cancel. Each keeps the published snapshot in
+step, and tells inventory (``stock.py``) so that the unit rows and the Redis pool follow."""
 
 from __future__ import annotations
 
@@ -13,31 +13,37 @@ from django.utils import timezone
 
 from apps.core.errors import ApplicationError, Conflict
 from apps.core.redis import RedisError
-from apps.inventory.services import (
-    inventory_rebuild,
-    inventory_stock,
-    inventory_units_add,
-    units_held_count,
-)
 
 from .models import MAX_INVENTORY, FlashSale, Product, SaleStatus
-from .selectors import sale_snapshot_store, snapshot_from_sale
+from .selectors import sale_snapshot_store, sale_units_held, snapshot_from_sale
+from .stock import sale_inventory_changed, sale_published
 
 logger = logging.getLogger(__name__)
 
 
 def sale_publish(*, sale_id: object) -> None:
-    """Pre-warm: publish the snapshot and rebuild the Redis pool from PostgreSQL."""
+    """Pre-warm: publish the snapshot; inventory then rebuilds the Redis pool from PostgreSQL."""
     sale = FlashSale.objects.select_related("product").get(id=sale_id)
     try:
         sale_snapshot_store(snapshot_from_sale(sale))
-        inventory_rebuild(sale_id=sale.id)
+        sale_published.send(sender=FlashSale, sale_id=sale.id)
     except RedisError:
         logger.warning("could not pre-warm sale %s in Redis; it will be on first use", sale.id)
 
 
-def _after_commit_publish(sale_id: object) -> None:
+def _sale_publish_on_commit(sale_id: object) -> None:
     transaction.on_commit(lambda: sale_publish(sale_id=sale_id))
+
+
+def _inventory_change_announce(sale: FlashSale, *, units_added: list[int]) -> None:
+    """Inside the sale's transaction: inventory makes the unit rows match the total (and
+    puts ``units_added`` in a live pool once committed)."""
+    sale_inventory_changed.send(
+        sender=FlashSale,
+        sale_id=sale.id,
+        total_inventory=sale.total_inventory,
+        units_added=units_added,
+    )
 
 
 @transaction.atomic
@@ -64,8 +70,8 @@ def sale_create(
     )
     sale.full_clean()
     sale.save()
-    inventory_stock(sale_id=sale.id, total_inventory=total_inventory)
-    _after_commit_publish(sale.id)
+    _inventory_change_announce(sale, units_added=[])
+    _sale_publish_on_commit(sale.id)
     return sale
 
 
@@ -73,11 +79,11 @@ def sale_create(
 def sale_saved(*, sale: FlashSale) -> None:
     """After an admin created or edited a sale: match the unit rows and re-publish."""
     FlashSale.objects.select_for_update().filter(id=sale.id).first()
-    held = units_held_count(sale_id=sale.id)
+    held = sale_units_held(sale_id=sale.id)
     if sale.total_inventory < held:
         raise Conflict(f"{held} units are already reserved or sold; inventory cannot go lower.")
-    inventory_stock(sale_id=sale.id, total_inventory=sale.total_inventory)
-    _after_commit_publish(sale.id)
+    _inventory_change_announce(sale, units_added=[])
+    _sale_publish_on_commit(sale.id)
 
 
 def sale_is_locked(sale, *, now: datetime | None = None) -> bool:
@@ -105,14 +111,13 @@ def sale_inventory_grow(*, sale_id: object, total_inventory: int) -> FlashSale:
         raise ApplicationError(f"A sale can have at most {MAX_INVENTORY:,} units.")
     numbers = list(range(sale.total_inventory, total_inventory))
     FlashSale.objects.filter(id=sale.id).update(total_inventory=total_inventory)
-    inventory_stock(sale_id=sale.id, total_inventory=total_inventory)
-    inventory_units_add(sale_id=sale.id, numbers=numbers)
     sale.refresh_from_db()
-    _after_commit_publish_snapshot(sale)
+    _inventory_change_announce(sale, units_added=numbers)
+    _snapshot_publish_on_commit(sale)
     return sale
 
 
-def _after_commit_publish_snapshot(sale: FlashSale) -> None:
+def _snapshot_publish_on_commit(sale: FlashSale) -> None:
     def store() -> None:
         try:
             sale_snapshot_store(snapshot_from_sale(sale))
@@ -134,7 +139,7 @@ def sale_start_now(*, sale_id: object) -> FlashSale:
     if sale.end_time <= sale.start_time:
         FlashSale.objects.filter(id=sale_id).update(end_time=sale.start_time + timedelta(hours=1))
         sale.refresh_from_db()
-    _after_commit_publish(sale.id)
+    _sale_publish_on_commit(sale.id)
     return sale
 
 
@@ -147,7 +152,7 @@ def sale_cancel(*, sale_id: object) -> FlashSale:
         raise ApplicationError(
             "Only a scheduled or active sale can be cancelled.", status=409, code="sale_closed"
         )
-    _after_commit_publish(sale_id)
+    _sale_publish_on_commit(sale_id)
     return FlashSale.objects.get(id=sale_id)
 
 

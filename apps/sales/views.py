@@ -14,11 +14,10 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from apps.inventory.services import units_left
-
 from .pages import public_page
 from .selectors import SaleSnapshot, sale_snapshot, sale_snapshots_upcoming_or_live
 from .services import sale_phase
+from .stock import units_left
 
 # A CDN may keep a public page this long; shorter when a start is near, so nobody sees the
 # "starts in" page for long after the sale went live (the JS switches phase on its own anyway).

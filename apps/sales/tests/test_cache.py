@@ -18,10 +18,9 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from apps.core.memory import memories_reset
-from apps.inventory.keys import sale_keys
 from apps.sales import selectors
 from apps.sales.models import FlashSale
-from apps.sales.selectors import sale_snapshot, sales_cache_warm
+from apps.sales.selectors import sale_snapshot, sale_snapshot_key, sales_cache_warm
 from apps.sales.services import sale_publish
 
 CHILD = Path(__file__).with_name("stampede_child.py")
@@ -32,7 +31,7 @@ def _cold(sale_id) -> None:
     """Nothing cached anywhere: the worst case at the start."""
     from apps.core.redis import get_redis
 
-    get_redis().delete(sale_keys(str(sale_id)).meta)
+    get_redis().delete(sale_snapshot_key(sale_id))
     memories_reset()
 
 
@@ -128,7 +127,7 @@ def test_a_stale_entry_is_refreshed_by_one_request_while_the_others_serve_it(
     sale = make_sale(price="10.00")
     # Change the price behind the cache's back and make the cached entry old.
     FlashSale.objects.filter(id=sale.id).update(price="12.00")
-    meta = sale_keys(str(sale.id)).meta
+    meta = sale_snapshot_key(sale.id)
     entry = json.loads(redis_client.get(meta))
     entry["cached_at_ms"] = int(time.time() * 1000) - 60_000
     redis_client.set(meta, json.dumps(entry))
@@ -190,11 +189,11 @@ def test_the_warm_task_fills_the_cache_ahead_of_starts(make_sale, redis_client):
     soon = make_sale(starts_in=timedelta(minutes=20))
     later = make_sale(starts_in=timedelta(days=3))
     for sale in (soon, later):
-        redis_client.delete(sale_keys(str(sale.id)).meta)
+        redis_client.delete(sale_snapshot_key(sale.id))
 
     assert sales_cache_warm(within_seconds=3600) == 1
-    assert redis_client.exists(sale_keys(str(soon.id)).meta)
-    assert not redis_client.exists(sale_keys(str(later.id)).meta)
+    assert redis_client.exists(sale_snapshot_key(soon.id))
+    assert not redis_client.exists(sale_snapshot_key(later.id))
 
 
 @pytest.mark.django_db

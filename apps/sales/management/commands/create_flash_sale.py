@@ -1,6 +1,8 @@
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from apps.core.durations import parse_duration
 from apps.sales.services import product_get_or_create, sale_create
@@ -22,9 +24,6 @@ class Command(BaseCommand):
         parser.add_argument("--reservation-seconds", type=int, default=None)
 
     def handle(self, *args, **opts):
-        from django.core.exceptions import ValidationError
-        from django.utils import timezone
-
         try:
             starts_in = parse_duration(opts["starts_in"])
             duration = parse_duration(opts["duration"])
