@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
@@ -232,13 +233,17 @@ def _refuse_unless_payable(order: Order) -> None:
         raise Gone("This reservation has expired; nothing was charged.", code="reservation_expired")
 
 
-def payment_enqueue(*, payment_id: object, gateway: str | None = None, countdown: float = 0):
-    from .tasks import charge_payment
+# The tasks (tasks.py) call this module, and this module enqueues them by name, so the
+# imports run one way. PaymentsConfig.ready imports the tasks: an eager install runs them.
+CHARGE_TASK = "payments.charge"
+REFUND_TASK = "payments.refund"
 
+
+def payment_enqueue(*, payment_id: object, gateway: str | None = None, countdown: float = 0):
     try:
-        charge_payment.apply_async(
-            args=[str(payment_id)], kwargs={"gateway": gateway}, countdown=countdown or None
-        )
+        current_app.signature(
+            CHARGE_TASK, args=[str(payment_id)], kwargs={"gateway": gateway}
+        ).apply_async(countdown=countdown or None)
     except Exception:  # noqa: BLE001 - the broker being down: reconciliation re-enqueues
         logger.warning("could not enqueue charge of payment %s", payment_id, exc_info=True)
 
@@ -586,10 +591,8 @@ def payment_refund_now_or_later(*, payment_id: object) -> None:
 
 
 def payment_refund_enqueue(*, payment_id: object) -> None:
-    from .tasks import refund_payment
-
     try:
-        refund_payment.delay(str(payment_id))
+        current_app.signature(REFUND_TASK, args=[str(payment_id)]).apply_async()
     except Exception:  # noqa: BLE001 - reconciliation finds unrefunded charges
         logger.warning("could not enqueue refund of payment %s", payment_id, exc_info=True)
 

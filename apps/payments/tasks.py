@@ -21,7 +21,7 @@ class ChargeNotSettled(Exception):
 
 @shared_task(
     bind=True,
-    name="payments.charge",
+    name=services.CHARGE_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(*TRANSIENT_ERRORS, ChargeNotSettled),
@@ -44,7 +44,7 @@ def charge_payment(self, payment_id: str, gateway: str | None = None) -> str:
 
 @shared_task(
     bind=True,
-    name="payments.refund",
+    name=services.REFUND_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(*TRANSIENT_ERRORS, GatewayError, GatewayRejected),
