@@ -13,6 +13,7 @@ import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -83,8 +84,6 @@ def metrics_exposition(*collectors) -> tuple[bytes, str]:
     if multiprocess_dir():
         multiprocess.MultiProcessCollector(registry)
     else:
-        from prometheus_client import REGISTRY
-
         registry = REGISTRY
     extra = CollectorRegistry()
     for collector in collectors:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from django.urls import get_resolver
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
@@ -135,8 +136,6 @@ _CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
 
 def plain_view_paths() -> dict[str, dict]:
     """``{"/api/v1/...": {"post": operation}}`` for every routed view with ``.openapi``."""
-    from django.urls import get_resolver
-
     paths: dict[str, dict] = {}
     for route, callback in _walk(get_resolver().url_patterns):
         operations = getattr(callback, "openapi", None)

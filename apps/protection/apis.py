@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -32,8 +33,6 @@ class ChallengeApi(APIView):
         auth=[],
     )
     def get(self, request, sale_id: str):
-        from django.conf import settings
-
         sale = sale_snapshot(str(sale_id))
         if sale is None:
             raise NotFound("No such sale.", code="sale_not_found")

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
+from kombu import Connection
 
 from apps.core.http import json_response
 from apps.core.memory import ProcessMemory
@@ -67,8 +68,6 @@ def _redis() -> None:
 
 
 def _broker() -> None:
-    from kombu import Connection
-
     with Connection(settings.CELERY_BROKER_URL, connect_timeout=1) as conn:
         conn.ensure_connection(max_retries=1, timeout=1)
 

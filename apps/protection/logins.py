@@ -26,11 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.template.loader import select_template
 
+from apps.core.errors import ApplicationError
+from apps.core.http import error_response
 from apps.core.lua import LuaScript
 from apps.core.redis import RedisError, get_redis, key
+
+from .services import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +134,6 @@ class LimitedModelBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if request is None:  # a shell or a command: no client to limit
             return super().authenticate(request, username, password, **kwargs)
-        from .services import client_ip
-
         http_request = getattr(request, "_request", request)  # DRF wraps the HttpRequest
         if username is None:
             username = kwargs.get(self._username_field())
@@ -152,17 +157,12 @@ class LimitedModelBackend(ModelBackend):
 
     @staticmethod
     def _username_field() -> str:
-        from django.contrib.auth import get_user_model
-
         return get_user_model().USERNAME_FIELD
 
 
 def login_refused_response(request, refused: LoginRefused):
     headers = {"Retry-After": str(refused.retry_after)}
     if request.path.startswith("/api/"):
-        from apps.core.errors import ApplicationError
-        from apps.core.http import error_response
-
         return error_response(
             ApplicationError(
                 f"{refused.detail} Try again in {refused.retry_after} s.",
@@ -172,9 +172,6 @@ def login_refused_response(request, refused: LoginRefused):
                 extra={"retry_after": refused.retry_after},
             )
         )
-    from django.http import HttpResponse
-    from django.template.loader import select_template
-
     # The site's own 429/503 page when it has one, else this app's.
     template = select_template([f"{refused.status}.html", "protection/login_wait.html"])
     title = "Too many tries" if refused.status == 429 else "Busy right now"
