@@ -97,7 +97,7 @@ def main() -> None:
     sale_publish(sale_id=sale.id)
     print(f"sale {sale.id}: {args.units} units, starts {start:%H:%M:%S} UTC", flush=True)
 
-    from apps.payments.gateway_service.server import CARD_DECLINED, CARD_OK, CARD_TIMEOUT_TWICE
+    from apps.payments.gateway_service.cards import CARD_DECLINED, CARD_OK, CARD_TIMEOUT_TWICE
 
     ok = max(0.0, 1 - args.abandon - args.decline - args.timeout_cards)
     config = {
