@@ -1,9 +1,9 @@
 """Fault injection for the chaos scenarios (apps/orders/tests/test_chaos.py, scripts/chaos).
 
-Everything that is killed or cut here is the harness's own: a redis-server on a free
-loopback port, a TCP proxy in front of the shared RabbitMQ, Celery workers it started, and
-PostgreSQL backends of the test's own database. The machine's shared services are never
-stopped.
+Everything that is killed or cut here is the scenario's own: a redis-server on a free
+loopback port, a TCP proxy (apps/core/testing/tcp_proxy.py) in front of the shared RabbitMQ,
+Celery workers it started, and PostgreSQL backends of the test's own database. The machine's
+shared services are never stopped.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -69,87 +68,6 @@ class OwnRedis:
     def close(self) -> None:
         self.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-# ---------------------------------------------------------------------------- TCP proxy
-class TcpProxy:
-    """A loopback TCP proxy the scenario owns (to cut a shared server without stopping it).
-    ``cut()`` drops every connection and refuses new ones; ``restore()`` accepts again."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.port = free_port()
-        self._open = threading.Event()
-        self._open.set()
-        self._stop = threading.Event()
-        self._pairs: list[tuple[socket.socket, socket.socket]] = []
-        self._lock = threading.Lock()
-        self._listener = socket.socket()
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", self.port))
-        self._listener.listen(128)
-        self._listener.settimeout(0.1)
-        self.connections = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not self._open.is_set():
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=3)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            self.connections += 1
-            with self._lock:
-                self._pairs.append((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                sink.sendall(data)
-        except OSError:
-            pass
-        for s in (source, sink):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self) -> None:
-        self._open.clear()
-        with self._lock:
-            pairs, self._pairs = self._pairs, []
-        for pair in pairs:
-            for s in pair:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                    s.close()
-                except OSError:
-                    pass
-
-    def restore(self) -> None:
-        self._open.set()
-
-    def close(self) -> None:
-        self._stop.set()
-        self.cut()
-        self._listener.close()
 
 
 # ---------------------------------------------------------------------------- Celery worker

@@ -16,11 +16,11 @@ import pytest
 from django.db import connection
 
 from apps.core.redis import get_redis
+from apps.core.testing.tcp_proxy import TcpProxy
 
 from .chaos_harness import (
     OwnRedis,
     Sale,
-    TcpProxy,
     Worker,
     assert_sound,
     recover,
@@ -261,7 +261,7 @@ def test_rabbitmq_cut_and_restored_mid_sale(make_sale, settings):
             return False
 
     try:
-        time.sleep(2)  # the worker connects through the proxy
+        assert _wait_until(lambda: proxy.connections > 0, 60), "the worker never connected"
         buyers.run(crowd[: len(crowd) // 3])
         proxy.cut()
         say(f"cut the broker (proxy port {proxy.port}); worker and producers lose it")

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import pytest
 
+from apps.core.testing.tcp_proxy import TcpProxy
+
 
 @pytest.fixture
 def tcp_proxy():
-    from .proxy import TcpProxy
-
+    """make(host, port) → a TcpProxy in front of that server, closed after the test."""
     proxies = []
 
     def make(host: str, port: int) -> TcpProxy:
@@ -16,7 +17,7 @@ def tcp_proxy():
 
     yield make
     for proxy in proxies:
-        proxy.stop()
+        proxy.close()
 
 
 def purchase_auth(user, sale) -> dict:
