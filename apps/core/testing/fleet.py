@@ -73,6 +73,8 @@ def nginx_config(
     conf = upstream("web", web_ports, conf)
     conf = upstream("ws", ws_ports, conf)
     conf = re.sub(r"listen\s+[^;]+;", f"listen 127.0.0.1:{listen_port};", conf)
+    # The microcache in this nginx's own directory (a fleet per test, each its own cache).
+    conf = re.sub(r"proxy_cache_path\s+\S+", f"proxy_cache_path {prefix}/microcache", conf)
     if not per_address_limits:
         conf = re.sub(r"\n\s*limit_(req|conn)\s[^;]*;", "", conf)
     temp = prefix / "temp"

@@ -18,13 +18,20 @@ ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "docs" / "nginx.conf"
 
 
-def render_config(*, listen_port: int, web_ports: list[int], ws_ports: list[int]) -> str:
-    """docs/nginx.conf with its compose host names and ports replaced by loopback ones."""
+MICROCACHE = "/var/cache/nginx/microcache"
+
+
+def render_config(
+    *, listen_port: int, web_ports: list[int], ws_ports: list[int], cache_dir: Path
+) -> str:
+    """docs/nginx.conf with its compose host names and ports replaced by loopback ones, and
+    its microcache in the test's own directory."""
     text = CONFIG.read_text()
     replacements = {
         "  server web:8000": "\n".join(f"  server 127.0.0.1:{port}" for port in web_ports),
         "  server ws:8001": "\n".join(f"  server 127.0.0.1:{port}" for port in ws_ports),
         "listen 80;": f"listen 127.0.0.1:{listen_port};",
+        f"proxy_cache_path {MICROCACHE} ": f"proxy_cache_path {cache_dir} ",
     }
     for old, new in replacements.items():
         assert old in text, f"docs/nginx.conf no longer has {old!r}"
@@ -39,7 +46,10 @@ class Nginx:
         self.prefix = Path(tempfile.mkdtemp(prefix="fs-nginx-"))
         self.prefix.chmod(0o755)
         site = render_config(
-            listen_port=self.port, web_ports=web_ports, ws_ports=ws_ports or [free_port()]
+            listen_port=self.port,
+            web_ports=web_ports,
+            ws_ports=ws_ports or [free_port()],
+            cache_dir=self.prefix / "microcache",
         )
         (self.prefix / "site.conf").write_text(site)
         (self.prefix / "nginx.conf").write_text(
