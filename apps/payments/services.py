@@ -210,7 +210,7 @@ def _order_payable_or_raise(*, order_id: object, user_id: int, lock: bool) -> Or
     )
     if order is None:
         raise NotFound("No such order.", code="order_not_found")
-    _refuse_unless_payable(order)
+    _order_refuse_unless_payable(order)
     live = Payment.objects.filter(order=order, status=PaymentStatus.PENDING).first()
     if live is not None:
         raise Conflict(
@@ -221,7 +221,7 @@ def _order_payable_or_raise(*, order_id: object, user_id: int, lock: bool) -> Or
     return order
 
 
-def _refuse_unless_payable(order: Order) -> None:
+def _order_refuse_unless_payable(order: Order) -> None:
     if order.status == OrderStatus.PAID or order.status == OrderStatus.FULFILLED:
         raise Conflict("This order is already paid.", code="order_already_paid")
     if order.status != OrderStatus.RESERVED:
@@ -282,7 +282,7 @@ class AttemptResult:
     detail: str = ""
 
 
-def _log_attempt(
+def _attempt_log(
     payment_id, *, gateway, outcome, kind="charge", http_status=None, detail="", started=None
 ) -> None:
     PaymentAttempt.objects.create(
@@ -298,7 +298,7 @@ def _log_attempt(
     metrics.payment_outcomes.labels(f"{kind}_{outcome}").inc()
 
 
-def _past_bound(order: Order) -> bool:
+def _order_past_bound(order: Order) -> bool:
     grace = timedelta(seconds=settings.PAYMENT_SETTLE_GRACE_SECONDS)
     return Order.objects.filter(id=order.id, reserved_until__lt=Now() - grace).exists()
 
@@ -364,7 +364,7 @@ def payment_charge_attempt(*, payment_id: object, gateway: str | None = None) ->
     name, wait = _gateway_choose(names)
     if name is None:
         Payment.objects.filter(id=payment.id).update(updated_at=Now())
-        if _past_bound(order):
+        if _order_past_bound(order):
             payment_dead_letter(payment_id=payment.id, reason="circuit open past the bound")
             return AttemptResult("dead_letter", detail="circuit open")
         return AttemptResult("retry", retry_in=wait + random.uniform(0, 1.0), detail="circuit")
@@ -388,7 +388,7 @@ def payment_charge_attempt(*, payment_id: object, gateway: str | None = None) ->
         in_progress = exc.http_status == 409
         if not in_progress:
             breaker_record(name, success=False)
-        _log_attempt(
+        _attempt_log(
             payment.id,
             gateway=name,
             outcome=AttemptOutcome.TIMEOUT if exc.kind == "timeout" else AttemptOutcome.ERROR,
@@ -401,7 +401,7 @@ def payment_charge_attempt(*, payment_id: object, gateway: str | None = None) ->
             # client gave up on): this call tried nothing, so it is not counted against the
             # attempts; look again after the backoff, until the reservation's bound.
             Payment.objects.filter(id=payment.id, attempts__gt=0).update(attempts=F("attempts") - 1)
-            if _past_bound(order):
+            if _order_past_bound(order):
                 payment_dead_letter(payment_id=payment.id, reason=f"still in progress: {exc}")
                 return AttemptResult("dead_letter", detail=str(exc))
             return AttemptResult("retry", detail=str(exc))
@@ -411,7 +411,7 @@ def payment_charge_attempt(*, payment_id: object, gateway: str | None = None) ->
         return AttemptResult("retry", detail=str(exc))
     except GatewayRejected as exc:
         breaker_record(name, success=True)  # the gateway answered; our request was wrong
-        _log_attempt(
+        _attempt_log(
             payment.id,
             gateway=name,
             outcome=AttemptOutcome.ERROR,
@@ -423,7 +423,7 @@ def payment_charge_attempt(*, payment_id: object, gateway: str | None = None) ->
         return AttemptResult("dead_letter", detail=str(exc))
 
     breaker_record(name, success=True)
-    _log_attempt(
+    _attempt_log(
         payment.id,
         gateway=name,
         outcome=AttemptOutcome.SUCCEEDED if result.succeeded else AttemptOutcome.DECLINED,
@@ -561,7 +561,7 @@ def payment_settle_from_gateway(*, payment_id: object) -> AttemptResult | None:
                 record.merchant_id,
             )
             continue
-        _log_attempt(
+        _attempt_log(
             payment.id,
             gateway=name,
             outcome=AttemptOutcome.LOOKUP,
@@ -610,7 +610,7 @@ def payment_refund(*, payment_id: object) -> bool:
         OrderStatus.FULFILLED,
     ):
         return False  # the order is kept; nothing to give back
-    refund_id = _refund_at_gateway(payment, requested_by="shop")
+    refund_id = _payment_refund_at_gateway(payment, requested_by="shop")
     return _payment_mark_refunded(
         payment,
         refund_id=refund_id,
@@ -630,7 +630,7 @@ def payment_refund_by_operator(*, payment_id: object, operator: str, reason: str
         return "already"
     if payment.status != PaymentStatus.SUCCEEDED or not payment.gateway_charge_id:
         return "not_refundable"
-    refund_id = _refund_at_gateway(payment, requested_by=f"operator {operator}")
+    refund_id = _payment_refund_at_gateway(payment, requested_by=f"operator {operator}")
     moved = _payment_mark_refunded(
         payment,
         refund_id=refund_id,
@@ -641,7 +641,7 @@ def payment_refund_by_operator(*, payment_id: object, operator: str, reason: str
     return "refunded" if moved else "already"
 
 
-def _refund_at_gateway(payment: Payment, *, requested_by: str) -> str:
+def _payment_refund_at_gateway(payment: Payment, *, requested_by: str) -> str:
     """One refund call with the payment's refund key; logged whatever comes of it."""
     refund_key = payment.refund_idempotency_key or f"refund-{payment.idempotency_key}"
     Payment.objects.filter(id=payment.id, refund_idempotency_key="").update(
@@ -653,7 +653,7 @@ def _refund_at_gateway(payment: Payment, *, requested_by: str) -> str:
             idempotency_key=refund_key, charge_id=payment.gateway_charge_id
         )
     except (GatewayError, GatewayRejected) as exc:
-        _log_attempt(
+        _attempt_log(
             payment.id,
             gateway=payment.gateway,
             outcome=AttemptOutcome.REFUND_FAILED,
@@ -662,7 +662,7 @@ def _refund_at_gateway(payment: Payment, *, requested_by: str) -> str:
             started=started,
         )
         raise
-    _log_attempt(
+    _attempt_log(
         payment.id,
         gateway=payment.gateway,
         outcome=AttemptOutcome.REFUNDED,
@@ -738,7 +738,7 @@ def payment_settle_refunded_at_gateway(
         origin, reason = RefundOrigin.SHOP, "refunded (the refund was confirmed by the gateway)"
     else:
         origin, reason = RefundOrigin.GATEWAY, "refunded at the payment provider"
-    _log_attempt(
+    _attempt_log(
         payment.id,
         gateway=gateway,
         outcome=AttemptOutcome.REFUNDED,
@@ -858,9 +858,9 @@ def payments_reconcile() -> ReconcileReport:
         if not got:
             report.skipped = True
             return report
-        _reconcile_ledger(report)
-        _reconcile_pending(report)
-        _reconcile_unrefunded(report)
+        _ledger_reconcile(report)
+        _pending_reconcile(report)
+        _unrefunded_reconcile(report)
     if report.actions:
         logger.warning("payment reconciliation corrected: %s", report.actions)
     if report.unmatched_charges:
@@ -879,7 +879,7 @@ def payments_reconcile() -> ReconcileReport:
     return report
 
 
-def _reconcile_ledger(report: ReconcileReport) -> None:
+def _ledger_reconcile(report: ReconcileReport) -> None:
     since = (
         timezone.now() - timedelta(seconds=settings.PAYMENT_RECONCILE_WINDOW_SECONDS)
     ).isoformat()
@@ -891,13 +891,13 @@ def _reconcile_ledger(report: ReconcileReport) -> None:
             except GatewayError as exc:
                 logger.warning("reconcile: %s unreachable: %s", name, exc)
                 break
-            _reconcile_charges(report, name, page.charges)
+            _charges_reconcile(report, name, page.charges)
             if not page.next_cursor:
                 break
             cursor = page.next_cursor
 
 
-def _reconcile_charges(report: ReconcileReport, name: str, charges: list[ChargeRecord]) -> None:
+def _charges_reconcile(report: ReconcileReport, name: str, charges: list[ChargeRecord]) -> None:
     mine = [c for c in charges if c.merchant_id == settings.PAYMENT_MERCHANT_ID]
     report.checked_charges += len(charges)
     report.foreign_charges += len(charges) - len(mine)
@@ -934,7 +934,7 @@ def _reconcile_charges(report: ReconcileReport, name: str, charges: list[ChargeR
             report.count("refunded_again")
 
 
-def _reconcile_pending(report: ReconcileReport) -> None:
+def _pending_reconcile(report: ReconcileReport) -> None:
     stale = Now() - timedelta(seconds=settings.PAYMENT_PENDING_STALE_SECONDS)
     pending = Payment.objects.select_related("order").filter(
         status=PaymentStatus.PENDING, updated_at__lt=stale
@@ -945,7 +945,7 @@ def _reconcile_pending(report: ReconcileReport) -> None:
         if settled is not None:
             report.count(f"pending_{settled.outcome}")
             continue
-        if payment.order.status != OrderStatus.RESERVED or _past_bound(payment.order):
+        if payment.order.status != OrderStatus.RESERVED or _order_past_bound(payment.order):
             if _payment_fail(payment, code="abandoned", reason="no charge reached the gateway"):
                 report.count("pending_failed")
             continue
@@ -954,7 +954,7 @@ def _reconcile_pending(report: ReconcileReport) -> None:
         report.count("pending_requeued")
 
 
-def _reconcile_unrefunded(report: ReconcileReport) -> None:
+def _unrefunded_reconcile(report: ReconcileReport) -> None:
     stuck = Payment.objects.filter(
         status=PaymentStatus.SUCCEEDED,
         order__status__in=[OrderStatus.EXPIRED, OrderStatus.CANCELLED],

@@ -38,20 +38,20 @@ def healthz(request):
     return json_response({"status": "ok"})
 
 
-def _timed(check) -> dict:
+def _check_timed(check) -> dict:
     started = time.perf_counter()
     try:
         check()
     except Exception as exc:  # each dependency reports its own failure
-        return {"ok": False, "error": exc.__class__.__name__, "ms": _ms(started)}
-    return {"ok": True, "ms": _ms(started)}
+        return {"ok": False, "error": exc.__class__.__name__, "ms": _ms_since(started)}
+    return {"ok": True, "ms": _ms_since(started)}
 
 
-def _ms(started: float) -> float:
+def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-def _postgres() -> None:
+def _postgres_check() -> None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -60,14 +60,14 @@ def _postgres() -> None:
         raise
 
 
-def _redis() -> None:
+def _redis_check() -> None:
     try:
         get_redis().ping()
     except RedisError:
         raise
 
 
-def _broker() -> None:
+def _broker_check() -> None:
     with Connection(settings.CELERY_BROKER_URL, connect_timeout=1) as conn:
         conn.ensure_connection(max_retries=1, timeout=1)
 
@@ -77,7 +77,11 @@ def readiness() -> dict:
     cached = _readiness.get("body")
     if cached is not None:
         return cached
-    checks = {"postgres": _timed(_postgres), "redis": _timed(_redis), "broker": _timed(_broker)}
+    checks = {
+        "postgres": _check_timed(_postgres_check),
+        "redis": _check_timed(_redis_check),
+        "broker": _check_timed(_broker_check),
+    }
     required = settings.READINESS_REQUIRED
     if required:
         ready = all(checks[name]["ok"] for name in required if name in checks)

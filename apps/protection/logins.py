@@ -53,15 +53,15 @@ class LoginRefused:
     retry_after: int
 
 
-def _record(scope: str, value: str) -> str:
+def _record_key(scope: str, value: str) -> str:
     return key("login", scope, value)
 
 
-def _username(value) -> str:
+def _username_normalized(value) -> str:
     return str(value or "").strip().lower()[:150]
 
 
-def _call(record: str, mode: str, *, free: int = 0, now_us: int | None = None) -> int:
+def _attempt_wait_us(record: str, mode: str, *, free: int = 0, now_us: int | None = None) -> int:
     """0 when allowed (or done), else the wait in microseconds."""
     allowed, wait = LOGIN_ATTEMPT(
         keys=[record],
@@ -83,14 +83,14 @@ def login_attempt_begin(
 ) -> LoginRefused | None:
     """May this attempt check a password now? Counts it against both records when yes."""
     checks = [
-        ("user", _username(username), settings.LOGIN_FREE_ATTEMPTS_PER_USERNAME),
+        ("user", _username_normalized(username), settings.LOGIN_FREE_ATTEMPTS_PER_USERNAME),
         ("ip", ip, settings.LOGIN_FREE_ATTEMPTS_PER_IP),
     ]
     for scope, value, free in checks:
         if not value:
             continue
         try:
-            wait_us = _call(_record(scope, value), "begin", free=free, now_us=now_us)
+            wait_us = _attempt_wait_us(_record_key(scope, value), "begin", free=free, now_us=now_us)
         except RedisError as exc:
             logger.warning("login limits unavailable: %s", exc.__class__.__name__)
             return None
@@ -108,9 +108,9 @@ def login_attempt_begin(
 
 def login_attempt_succeeded(*, username: str, ip: str) -> None:
     try:
-        _call(_record("user", _username(username)), "forget")
+        _attempt_wait_us(_record_key("user", _username_normalized(username)), "forget")
         if ip:
-            _call(_record("ip", ip), "undo")
+            _attempt_wait_us(_record_key("ip", ip), "undo")
     except RedisError:
         pass
 

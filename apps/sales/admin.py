@@ -240,7 +240,9 @@ class FlashSaleAdmin(admin.ModelAdmin):
                 "and reservation time are locked. Inventory can only grow.",
                 messages.WARNING,
             )
-        return super().render_change_form(request, context, add, change, form_url, obj)
+        return super().render_change_form(
+            request, context, add=add, change=change, form_url=form_url, obj=obj
+        )
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("product")

@@ -55,7 +55,7 @@ def sale_output(sale: SaleSnapshot, now) -> dict:
     ).data
 
 
-def _public(response: Response) -> Response:
+def _response_public(response: Response) -> Response:
     response["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE}"
     return response
 
@@ -68,7 +68,9 @@ class SaleListApi(APIView):
     @extend_schema(responses={200: SaleOutputSerializer(many=True)}, auth=[])
     def get(self, request):
         now = timezone.now()
-        return _public(Response([sale_output(s, now) for s in sale_snapshots_upcoming_or_live()]))
+        return _response_public(
+            Response([sale_output(s, now) for s in sale_snapshots_upcoming_or_live()])
+        )
 
 
 class SaleDetailApi(APIView):
@@ -81,4 +83,4 @@ class SaleDetailApi(APIView):
         sale = sale_snapshot(sale_id)
         if sale is None:
             raise NotFound("No such sale.", code="sale_not_found")
-        return _public(Response(sale_output(sale, timezone.now())))
+        return _response_public(Response(sale_output(sale, timezone.now())))

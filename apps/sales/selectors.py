@@ -83,7 +83,7 @@ class SaleSnapshot:
         return self.starts_ms - self.pre_queue_minutes * 60_000
 
 
-def _ms(value: datetime) -> int:
+def _epoch_ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
@@ -96,8 +96,8 @@ def snapshot_from_sale(sale: FlashSale) -> SaleSnapshot:
         price=str(sale.price),
         currency=sale.currency,
         total_inventory=sale.total_inventory,
-        starts_ms=_ms(sale.start_time),
-        ends_ms=_ms(sale.end_time),
+        starts_ms=_epoch_ms(sale.start_time),
+        ends_ms=_epoch_ms(sale.end_time),
         max_per_user=sale.max_per_user,
         reservation_seconds=sale.reservation_seconds,
         status=sale.status,
@@ -162,13 +162,13 @@ def _upcoming_key() -> str:
     return key("sales", "upcoming")
 
 
-def _encode(snapshot: SaleSnapshot | None) -> str:
+def _snapshot_encode(snapshot: SaleSnapshot | None) -> str:
     body = asdict(snapshot) if snapshot else {"missing": True}
     body["cached_at_ms"] = int(time.time() * 1000)
     return json.dumps(body)
 
 
-def _decode(raw: bytes | str) -> tuple[SaleSnapshot | None, int]:
+def _snapshot_decode(raw: bytes | str) -> tuple[SaleSnapshot | None, int]:
     body = json.loads(raw)
     cached_at_ms = int(body.pop("cached_at_ms", 0))
     if body.get("missing"):
@@ -181,36 +181,40 @@ def sale_snapshot_store(snapshot: SaleSnapshot) -> None:
     """Publish the snapshot to Redis for every process (called when a sale is saved)."""
     redis = get_redis()
     pipe = redis.pipeline(transaction=False)
-    pipe.set(sale_snapshot_key(snapshot.id), _encode(snapshot), ex=settings.SALE_CACHE_TTL_SECONDS)
+    pipe.set(
+        sale_snapshot_key(snapshot.id),
+        _snapshot_encode(snapshot),
+        ex=settings.SALE_CACHE_TTL_SECONDS,
+    )
     pipe.delete(_upcoming_key())
     pipe.execute()
     sale_snapshot_forget(snapshot.id)
 
 
-def _load_from_database(sale_id: str) -> SaleSnapshot | None:
+def _snapshot_from_database(sale_id: str) -> SaleSnapshot | None:
     sale = FlashSale.objects.select_related("product").filter(id=sale_id).first()
     return snapshot_from_sale(sale) if sale else None
 
 
-def _load_and_store(sale_id: str) -> SaleSnapshot | None:
-    snapshot = _load_from_database(sale_id)
+def _snapshot_load_and_store(sale_id: str) -> SaleSnapshot | None:
+    snapshot = _snapshot_from_database(sale_id)
     with contextlib.suppress(RedisError):
         if snapshot is None:
-            get_redis().set(sale_snapshot_key(sale_id), _encode(None), ex=_MISSING_SECONDS)
+            get_redis().set(sale_snapshot_key(sale_id), _snapshot_encode(None), ex=_MISSING_SECONDS)
         else:
             sale_snapshot_store(snapshot)
     return snapshot
 
 
-def _refresh(sale_id: str, *, stale_before_ms: float | None) -> SaleSnapshot | None:
+def _snapshot_refresh(sale_id: str, *, stale_before_ms: float | None) -> SaleSnapshot | None:
     """Under the lock: someone may have refreshed the entry between our read and our lock,
     so look again before asking PostgreSQL."""
     raw = get_redis().get(sale_snapshot_key(sale_id))
     if raw:
-        snapshot, cached_at_ms = _decode(raw)
+        snapshot, cached_at_ms = _snapshot_decode(raw)
         if stale_before_ms is None or cached_at_ms >= stale_before_ms:
             return snapshot
-    return _load_and_store(sale_id)
+    return _snapshot_load_and_store(sale_id)
 
 
 def _with_refresh_lock(lock_key: str, load: Callable[[], object]) -> tuple[bool, object]:
@@ -232,16 +236,16 @@ def _snapshot_shared(sale_id: str) -> SaleSnapshot | None:
         raw = redis.get(sale_snapshot_key(sale_id))
     except RedisError:
         # Redis is down: each process still asks PostgreSQL at most once per memory period.
-        return _load_from_database(sale_id)
+        return _snapshot_from_database(sale_id)
     if raw:
-        snapshot, cached_at_ms = _decode(raw)
+        snapshot, cached_at_ms = _snapshot_decode(raw)
         age_ms = time.time() * 1000 - cached_at_ms
         if snapshot is not None and age_ms > settings.SALE_CACHE_FRESH_SECONDS * 1000:
             with contextlib.suppress(RedisError):
                 stale_before_ms = time.time() * 1000 - settings.SALE_CACHE_FRESH_SECONDS * 1000
                 won, fresh = _with_refresh_lock(
                     _refresh_lock_key(sale_id),
-                    lambda: _refresh(sale_id, stale_before_ms=stale_before_ms),
+                    lambda: _snapshot_refresh(sale_id, stale_before_ms=stale_before_ms),
                 )
                 if won:
                     return fresh
@@ -250,19 +254,19 @@ def _snapshot_shared(sale_id: str) -> SaleSnapshot | None:
     while True:
         try:
             won, snapshot = _with_refresh_lock(
-                _refresh_lock_key(sale_id), lambda: _refresh(sale_id, stale_before_ms=None)
+                _refresh_lock_key(sale_id), lambda: _snapshot_refresh(sale_id, stale_before_ms=None)
             )
             if won:
                 return snapshot
             time.sleep(0.01 + random.random() * 0.02)
             raw = redis.get(sale_snapshot_key(sale_id))
         except RedisError:
-            return _load_from_database(sale_id)
+            return _snapshot_from_database(sale_id)
         if raw:
-            return _decode(raw)[0]
+            return _snapshot_decode(raw)[0]
         if time.monotonic() > deadline:
             logger.warning("sale cache for %s not filled in time; reading PostgreSQL", sale_id)
-            return _load_from_database(sale_id)
+            return _snapshot_from_database(sale_id)
 
 
 def _flight(sale_id: str) -> _Flight:
