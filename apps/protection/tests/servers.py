@@ -68,6 +68,7 @@ class AppServer:
             },
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # stopped as a group: no granian worker outlives it
         )
         deadline = time.monotonic() + 30
         while True:
