@@ -1,4 +1,5 @@
-"""ASGI entry point: daphne serves the WebSockets; HTTP is served by the WSGI workers."""
+"""ASGI entry point of the ws process (the Procfile's ``ws``, uvicorn): the WebSockets; HTTP
+is served by the WSGI workers (this app answers it too, for /healthz)."""
 
 import os
 
@@ -13,11 +14,28 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from flashsale.routing import websocket_urlpatterns  # noqa: E402
 
+
+class AuthenticatedOnConnect:
+    """Channels' auth stack (cookies, session, user) resolves the socket's user once, on
+    connect; the routed application then writes to the server's own ``send``. The session
+    middleware's wrapper around ``send`` (it saves sessions on HTTP responses, which a
+    WebSocket never sends) would otherwise run on every message to every socket."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        async def with_raw_send(resolved_scope, resolved_receive, _wrapped_send):
+            return await self.inner(resolved_scope, resolved_receive, send)
+
+        return await AuthMiddlewareStack(with_raw_send)(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthenticatedOnConnect(URLRouter(websocket_urlpatterns))
         ),
     }
 )

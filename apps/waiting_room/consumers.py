@@ -1,15 +1,29 @@
 """``/ws/sales/{id}/``: the sale's live state for everyone watching it, and, to the shopper
-on this connection only, their admission once their rank is reached."""
+on this connection only, their admission once their rank is reached.
+
+A plain ASGI application rather than a Channels consumer, because a broadcast reaches every
+socket: one ``SaleFeed`` per sale per process holds the process's single channel-layer
+subscription to the sale's group and writes the broadcast, encoded once, to each of its
+sockets in turn. Nothing runs per socket on a broadcast but that write: no thread hop (a
+consumer's dispatch hops to a worker thread before every handler to close old database
+connections) and no Redis call. A shopper is looked up in Redis only when the public counter
+reaches their rank, or once when the sale starts for a place drawn at the start (rank 0)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
+import random
 import time
 import uuid
+import weakref
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from apps.core import metrics
 from apps.core.errors import ApplicationError
@@ -20,118 +34,76 @@ from apps.sales.selectors import sale_snapshot
 from .selectors import room_now_serving
 from .services import sale_group, waiting_room_position
 
+logger = logging.getLogger(__name__)
+
 CLOSE_NOT_FOUND = 4404
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+# A shopper not (yet) in the queue is looked up again after this, then less and less often.
 RECHECK_SECONDS = 5.0
+RECHECK_LONGEST_SECONDS = 60.0
+# A place drawn at the start is looked up once the sale has started, spread over this long.
+DRAW_SPREAD_SECONDS = 1.0
+# A sale's feed stays subscribed this long after its last watcher left.
+LINGER_SECONDS = 30.0
 
 
-class SaleConsumer(AsyncJsonWebsocketConsumer):
-    sale = None
-    group = None
-    user_id: int | None = None
-    rank: int | None = None
-    admitted = False
-    recheck_at = 0.0  # a shopper not (yet) in the queue is looked up again after this
+class Watcher:
+    """One socket watching a sale; ``user_id`` set when it authenticated as a shopper."""
 
-    async def connect(self):
-        sale_id = str(self.scope["url_route"]["kwargs"]["sale_id"])
-        try:
-            uuid.UUID(sale_id)
-        except ValueError:
-            await self.close(code=CLOSE_NOT_FOUND)
+    def __init__(self, send, sale, user_id: int | None):
+        self.send, self.sale, self.user_id = send, sale, user_id
+        self.rank: int | None = None
+        self.admitted = False
+        self.recheck_at = 0.0
+        self.recheck_seconds = RECHECK_SECONDS
+        self.lookup: asyncio.Task | None = None
+
+    async def send_json(self, content: dict) -> None:
+        await self.send({"type": "websocket.send", "text": json.dumps(content)})
+
+    def heard(self, message: dict) -> None:
+        """After a broadcast: look the shopper up only when the counter says it may be time."""
+        if self.user_id is None or self.admitted or self.lookup is not None:
             return
-        self.sale = await database_sync_to_async(sale_snapshot)(sale_id)
-        if self.sale is None:
-            await self.close(code=CLOSE_NOT_FOUND)
-            return
-        query = parse_qs(self.scope.get("query_string", b"").decode())
-        try:
-            self.user_id = self._shopper_id(query)
-        except TokenInvalid:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        asked_for = (query.get("user_id") or [None])[0]
-        if asked_for is not None and asked_for != str(self.user_id):
-            # Admissions go only to the shopper this connection authenticated as.
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        self.group = sale_group(sale_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-        self.counted = True
-        metrics.websocket_connections.labels("sale").inc()
-        try:
-            state = await sync_to_async(room_now_serving)(self.sale)
-            await self.send_json(
-                {"type": "sale", "sale_id": sale_id, "phase": state["status"], **state}
-            )
-        except RedisError:
-            pass
-        if self.user_id is not None:
-            await self._follow_queue(None)
-
-    def _shopper_id(self, query) -> int | None:
-        user = self.scope.get("user")
-        if user is not None and getattr(user, "is_authenticated", False):
-            return int(user.pk)
-        token = (query.get("token") or [None])[0]
-        if not token:
-            return None
-        claims = token_decode(token, audience=AUDIENCE_SHOPPER)
-        try:
-            return int(claims["sub"])
-        except (KeyError, ValueError):
-            raise TokenInvalid("no subject") from None
-
-    async def disconnect(self, code):
-        if getattr(self, "counted", False):
-            metrics.websocket_connections.labels("sale").dec()
-            self.counted = False
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive_json(self, content, **kwargs):
-        if not isinstance(content, dict):
-            return
-        asked_for = content.get("user_id")
-        if content.get("type") == "subscribe" or asked_for is not None:
-            if asked_for is not None and str(asked_for) != str(self.user_id):
-                await self.send_json(
-                    {
-                        "type": "error",
-                        "error": "forbidden",
-                        "detail": "You can only follow your own admission.",
-                    }
-                )
-                await self.close(code=CLOSE_FORBIDDEN)
-                return
-            if self.user_id is not None:
-                await self._follow_queue(None)
-
-    async def sale_update(self, event):
-        message = event["sale"]
-        await self.send_json(message)
-        if self.user_id is None or self.admitted:
-            return
-        serving = message.get("now_serving")
-        # Ask Redis about this shopper only when the public counter reached their rank.
         if self.rank is None:
-            if time.monotonic() >= self.recheck_at:
-                await self._follow_queue(message)
-        elif serving is not None and serving >= self.rank:
-            await self._follow_queue(message)
+            if time.monotonic() < self.recheck_at:
+                return
+            delay = 0.0
+        elif self.rank == 0:
+            # Drawn at the start: the place exists once the sale has started.
+            if message.get("phase") in (None, "scheduled") or time.monotonic() < self.recheck_at:
+                return
+            delay = random.uniform(0, DRAW_SPREAD_SECONDS)  # not every socket at once
+        else:
+            serving = message.get("now_serving")
+            if serving is None or serving < self.rank:
+                return
+            delay = 0.0
+        self.lookup = asyncio.ensure_future(self._lookup(delay))
 
-    async def _follow_queue(self, message):
+    async def _lookup(self, delay: float) -> None:
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+            await self.follow_queue()
+        finally:
+            self.lookup = None
+
+    async def follow_queue(self) -> None:
         try:
             place = await sync_to_async(waiting_room_position)(
                 sale=self.sale, user_id=self.user_id, claim=True
             )
         except (ApplicationError, RedisError):
             self.rank = None
-            self.recheck_at = time.monotonic() + RECHECK_SECONDS
+            self.recheck_at = time.monotonic() + self.recheck_seconds
+            self.recheck_seconds = min(RECHECK_LONGEST_SECONDS, self.recheck_seconds * 2)
             return
         self.rank = place["rank"]
+        self.recheck_seconds = RECHECK_SECONDS
+        if self.rank == 0:
+            self.recheck_at = time.monotonic() + DRAW_SPREAD_SECONDS
         if place["status"] == "ready" and "admission_token" in place:
             self.admitted = True
             await self.send_json(
@@ -143,3 +115,205 @@ class SaleConsumer(AsyncJsonWebsocketConsumer):
             )
         else:
             await self.send_json({"type": "queue", **place})
+
+    def stop(self) -> None:
+        if self.lookup is not None:
+            self.lookup.cancel()
+
+
+class SaleFeed:
+    """A sale's broadcasts in this process: one subscription, fanned out to its watchers.
+
+    It outlives its last watcher by LINGER_SECONDS (a page reload finds it subscribed), and
+    a new feed for the sale starts only after a stopping one has left the group: the channel
+    layer's subscription to a group is one per process, and dropping it late would silence
+    the new feed."""
+
+    def __init__(self, sale_id: str, feeds: dict[str, SaleFeed]):
+        self.sale_id, self.feeds = sale_id, feeds
+        self.watchers: dict[Watcher, None] = {}  # in the order they connected
+        loop = asyncio.get_running_loop()
+        self.ready = loop.create_future()
+        self.stopping = False
+        self.linger: asyncio.TimerHandle | None = None
+        self.task = asyncio.ensure_future(self._run())
+
+    async def join(self, watcher: Watcher) -> None:
+        if self.linger is not None:
+            self.linger.cancel()
+            self.linger = None
+        self.watchers[watcher] = None
+        await asyncio.shield(self.ready)
+
+    def leave(self, watcher: Watcher) -> None:
+        self.watchers.pop(watcher, None)
+        watcher.stop()
+        if not self.watchers and not self.stopping and self.linger is None:
+            self.linger = asyncio.get_running_loop().call_later(LINGER_SECONDS, self._idle)
+
+    def _idle(self) -> None:
+        self.linger = None
+        if not self.watchers:
+            self.stopping = True
+            self.task.cancel()
+
+    async def _run(self) -> None:
+        layer = get_channel_layer()
+        group = sale_group(self.sale_id)
+        channel = None
+        try:
+            channel = await layer.new_channel()
+            await layer.group_add(group, channel)
+            self.ready.set_result(None)
+            while True:
+                event = await layer.receive(channel)
+                if event.get("type") == "sale.update":
+                    await self.fan_out(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("the live feed of sale %s stopped", self.sale_id)
+            self.stopping = True
+            self._unready(exc)
+            for watcher in list(self.watchers):  # their sockets close; pages reconnect
+                with contextlib.suppress(Exception):
+                    await watcher.send({"type": "websocket.close", "code": 1011})
+        finally:
+            self.stopping = True
+            self._unready(RuntimeError("the feed stopped"))
+            if channel is not None:
+                with contextlib.suppress(Exception):
+                    await layer.group_discard(group, channel)
+            if self.feeds.get(self.sale_id) is self:
+                del self.feeds[self.sale_id]
+
+    def _unready(self, exc: BaseException) -> None:
+        """Joiners still waiting for the subscription get ``exc`` (nobody else needs it)."""
+        if not self.ready.done():
+            self.ready.set_exception(exc)
+            self.ready.exception()  # retrieved: not logged when no joiner waits
+
+    async def fan_out(self, event: dict) -> None:
+        message = event["sale"]
+        text = event.get("text") or json.dumps(message)
+        frame = {"type": "websocket.send", "text": text}
+        for watcher in tuple(self.watchers):
+            try:
+                await watcher.send(frame)
+            except Exception:  # the socket is gone; its disconnect removes it
+                continue
+            if watcher.user_id is not None:
+                watcher.heard(message)
+
+
+# Feeds by event loop (tests run each scenario in a loop of its own), then by sale.
+_feeds: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+async def sale_feed(sale_id: str) -> SaleFeed:
+    feeds = _feeds.setdefault(asyncio.get_running_loop(), {})
+    while True:
+        feed = feeds.get(sale_id)
+        if feed is None:
+            feed = feeds[sale_id] = SaleFeed(sale_id, feeds)
+            return feed
+        if not feed.stopping:
+            return feed
+        await asyncio.wait([feed.task])  # until it has left the group
+
+
+def _shopper_id(scope: dict, query: dict) -> int | None:
+    user = scope.get("user")
+    if user is not None and getattr(user, "is_authenticated", False):
+        return int(user.pk)
+    token = (query.get("token") or [None])[0]
+    if not token:
+        return None
+    claims = token_decode(token, audience=AUDIENCE_SHOPPER)
+    try:
+        return int(claims["sub"])
+    except (KeyError, ValueError):
+        raise TokenInvalid("no subject") from None
+
+
+async def _close(send, code: int) -> None:
+    await send({"type": "websocket.close", "code": code})
+
+
+async def sale_stream(scope, receive, send) -> None:
+    """The ASGI application of ``/ws/sales/{id}/`` (behind the origin check and the auth
+    stack of flashsale/asgi.py)."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    sale_id = str(scope["url_route"]["kwargs"]["sale_id"])
+    try:
+        uuid.UUID(sale_id)
+    except ValueError:
+        return await _close(send, CLOSE_NOT_FOUND)
+    sale = await database_sync_to_async(sale_snapshot)(sale_id)
+    if sale is None:
+        return await _close(send, CLOSE_NOT_FOUND)
+    query = parse_qs(scope.get("query_string", b"").decode())
+    try:
+        user_id = _shopper_id(scope, query)
+    except TokenInvalid:
+        return await _close(send, CLOSE_UNAUTHENTICATED)
+    asked_for = (query.get("user_id") or [None])[0]
+    if asked_for is not None and asked_for != str(user_id):
+        # Admissions go only to the shopper this connection authenticated as.
+        return await _close(send, CLOSE_FORBIDDEN)
+    watcher = Watcher(send, sale, user_id)
+    feed = await sale_feed(sale_id)
+    try:
+        await feed.join(watcher)
+    except Exception:
+        feed.leave(watcher)
+        return await _close(send, 1011)
+    metrics.websocket_connections.labels("sale").inc()
+    try:
+        await send({"type": "websocket.accept"})
+        try:
+            state = await sync_to_async(room_now_serving)(sale)
+            await watcher.send_json(
+                {"type": "sale", "sale_id": sale_id, "phase": state["status"], **state}
+            )
+        except RedisError:
+            pass
+        if user_id is not None:
+            await watcher.follow_queue()
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message["type"] == "websocket.receive" and await _received(watcher, message):
+                return
+    finally:
+        feed.leave(watcher)
+        metrics.websocket_connections.labels("sale").dec()
+
+
+async def _received(watcher: Watcher, message: dict) -> bool:
+    """A message from the page: a (re)subscription to the shopper's own admission. True when
+    the socket was closed."""
+    try:
+        content = json.loads(message.get("text") or message.get("bytes") or b"null")
+    except ValueError:
+        return False
+    if not isinstance(content, dict):
+        return False
+    asked_for = content.get("user_id")
+    if content.get("type") == "subscribe" or asked_for is not None:
+        if asked_for is not None and str(asked_for) != str(watcher.user_id):
+            await watcher.send_json(
+                {
+                    "type": "error",
+                    "error": "forbidden",
+                    "detail": "You can only follow your own admission.",
+                }
+            )
+            await _close(watcher.send, CLOSE_FORBIDDEN)
+            return True
+        if watcher.user_id is not None:
+            await watcher.follow_queue()
+    return False

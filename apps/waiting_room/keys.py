@@ -69,6 +69,11 @@ class RoomKeys:
         return self._k("bcast-gate")
 
     @property
+    def broadcast_queue_gate(self) -> str:
+        """Set while a change of the queue's figures alone must wait (sale_broadcast)."""
+        return self._k("bcast-qgate")
+
+    @property
     def broadcast_last(self) -> str:
         return self._k("bcast-last")
 

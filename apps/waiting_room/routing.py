@@ -1,7 +1,7 @@
 from django.urls import path
 
-from .consumers import SaleConsumer
+from .consumers import sale_stream
 
 websocket_urlpatterns = [
-    path("ws/sales/<str:sale_id>/", SaleConsumer.as_asgi()),
+    path("ws/sales/<str:sale_id>/", sale_stream),
 ]

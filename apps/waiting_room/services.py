@@ -295,27 +295,36 @@ def broadcast_phase(room: RoomSettings, tick: Tick) -> str:
 
 
 def sale_broadcast(*, sale_id: object, message: dict, force: bool = False) -> bool:
-    """Send the sale's state to everyone watching it, coalesced: at most one message per
-    WAITING_ROOM_BROADCAST_SECONDS, except a phase change, which goes at once; an unchanged
-    state is repeated only as a heartbeat. One publish per sale (pub/sub channel layer)."""
+    """Send the sale's state to everyone watching it, as often as the page needs it: a change
+    of the stock at most every WAITING_ROOM_BROADCAST_SECONDS (the live counter), a change of
+    the queue's figures alone (now serving, waiting, rate) at most every
+    WAITING_ROOM_QUEUE_BROADCAST_SECONDS, a phase change at once, an unchanged state only as a
+    heartbeat. One publish per sale (pub/sub channel layer), with the message encoded once:
+    each ws process writes that text to its sockets as it is."""
     keys = room_keys(sale_id)
     redis = get_redis()
     encoded = json.dumps(message, sort_keys=True)
     previous = redis.get(keys.broadcast_last)
-    previous_phase = json.loads(previous).get("phase") if previous else None
     if previous is not None and previous.decode() == encoded and not force:
         return False
-    phase_changed = previous_phase != message.get("phase")
+    last = json.loads(previous) if previous else {}
     gate_ms = int(settings.WAITING_ROOM_BROADCAST_SECONDS * 1000)
-    if not (force or phase_changed) and not redis.set(keys.broadcast_gate, 1, nx=True, px=gate_ms):
-        return False
-    if force or phase_changed:
+    if force or last.get("phase") != message.get("phase"):
         redis.set(keys.broadcast_gate, 1, px=gate_ms)
+    else:
+        queue_only = last.get("units_left") == message.get("units_left")
+        if queue_only and redis.exists(keys.broadcast_queue_gate):
+            return False
+        if not redis.set(keys.broadcast_gate, 1, nx=True, px=gate_ms):
+            return False
+    redis.set(
+        keys.broadcast_queue_gate, 1, px=int(settings.WAITING_ROOM_QUEUE_BROADCAST_SECONDS * 1000)
+    )
     redis.set(keys.broadcast_last, encoded, ex=settings.WAITING_ROOM_HEARTBEAT_SECONDS)
     from channels.layers import get_channel_layer
 
     async_to_sync(get_channel_layer().group_send)(
-        sale_group(sale_id), {"type": "sale.update", "sale": message}
+        sale_group(sale_id), {"type": "sale.update", "sale": message, "text": encoded}
     )
     return True
 

@@ -11,6 +11,7 @@ Scenarios (each repeated --reps times; medians reported, spread shown):
   mix           10,000 units, 100,000 attempts from 50,000 shoppers; exactly 10,000 sold
   raw_lua_wsgi  framework-free WSGI app running the same reserve.lua, same server, same load
   redis_lua     redis-benchmark running reserve.lua (the physical limit)
+  ws            the ws process broadcasting to 1,000/5,000/10,000 sockets at 4 Hz (ws_bench.py)
 
 Isolation: a redis-server of the bench's own (port --redis-port, no persistence), its own
 PostgreSQL database (BENCH_DATABASE_URL, default flashsale_bench on the shared server), the
@@ -36,6 +37,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import ws_bench  # the ws scenario (this directory is on sys.path: the script's own)
+
 ROOT = Path(__file__).resolve().parents[2]
 LIB = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
@@ -56,6 +59,7 @@ ALL = [
     "mix",
     "raw_lua_wsgi",
     "redis_lua",
+    "ws",
 ]
 
 
@@ -652,6 +656,7 @@ SCENARIOS = {
     "mix": scenario_mix,
     "raw_lua_wsgi": scenario_raw_lua_wsgi,
     "redis_lua": scenario_redis_lua,
+    "ws": lambda ctx, rep: ws_bench.scenario(ctx, rep, sale_new),  # ws_bench.py
 }
 
 
@@ -837,6 +842,7 @@ def main() -> None:
         help="set up, start the server, print a sale and a token, and wait",
     )
     parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
+    ws_bench.add_arguments(parser)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up on kill
     if not shutil.which(args.wrk):
@@ -911,6 +917,8 @@ def main() -> None:
         summary = summarise(results)
         info["load_after"] = os.getloadavg()
         report(args, summary, info)
+        if "ws" in names:
+            ws_bench.report([r["ws"] for r in results["ws"] if r], ws_bench.server_command(args, 0))
         if args.json:
             Path(args.json).write_text(
                 json.dumps(

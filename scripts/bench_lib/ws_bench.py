@@ -1,0 +1,346 @@
+"""The ws scenario of scripts/bench: one ws process (the Procfile's ``ws`` command) with 1,000,
+5,000 and 10,000 sockets watching one sale, the sale's broadcast published through the real
+path (``sale_broadcast``, the channel layer) at 4 Hz, every delivered message timed.
+
+Prints, per number of connections:
+  ws_msgs_per_s N <messages delivered per second within the publishing window>
+  ws_p99_ms N <p99 of publish-to-socket latency over every delivered message>
+  ws_last_client_ms N <p99 over broadcasts of the time until the last socket had it>
+  ws_server_us_per_msg N <CPU of the ws process per delivered message, µs>
+  ws_client_cpu_pct N <CPU of the load client processes, % of one core each>
+
+The load client (ws_load.py) is raw asyncio sockets in several processes; its CPU is printed
+so a reader can see it was not the bottleneck. Standalone (own Redis, own database, no wrk):
+  .venv/bin/python scripts/bench_lib/ws_bench.py --sizes 1000,5000 --port 18400 --redis-port 16700
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from scripts.bench_lib.ws_load import LoadClient  # noqa: E402
+from scripts.bench_lib.ws_stats import figures, publish_at  # noqa: E402
+
+SIZES = (1000, 5000, 10000)
+ORIGIN = "http://127.0.0.1:8000"
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and every descendant (granian's workers are children)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0.0)
+        todo.extend(child for child, parent in parents.items() if parent == current)
+    return total
+
+
+class WsServer:
+    """The Procfile's ws command on a port of its own."""
+
+    def __init__(self, env: dict, port: int, log_path: Path, command: str | None = None):
+        from apps.core.testing.fleet import procfile_command
+
+        self.port = port
+        if command:  # another server to compare, e.g. "daphne -b 127.0.0.1 -p {port} ..."
+            command = shlex.split(command.format(port=port))
+        else:
+            command = procfile_command("ws", {**env, "WS_PORT": str(port)})
+        self.command = " ".join(command)
+        self.process = subprocess.Popen(
+            command,
+            cwd=str(ROOT),
+            env={**env, "WS_PORT": str(port)},
+            stdout=subprocess.DEVNULL,
+            stderr=open(log_path, "w"),  # noqa: SIM115
+            start_new_session=True,
+        )
+        self.log_path = log_path
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                sys.exit(f"ws server exited:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2):
+                    return
+            except OSError as exc:
+                if getattr(exc, "code", None):
+                    return
+                time.sleep(0.2)
+        sys.exit("ws server did not start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def broadcast_publisher(sale_id: str):
+    """``publish(seq, sent_at)``: the sale's message as the releaser builds it, through
+    ``sale_broadcast`` (forced past the coalescing gate: the bench sets the rate)."""
+    from apps.sales.models import FlashSale
+    from apps.waiting_room.services import (
+        room_settings,
+        sale_broadcast,
+        sale_message,
+        waiting_room_tick,
+    )
+
+    room = room_settings(FlashSale.objects.get(pk=sale_id))
+    base = sale_message(room, waiting_room_tick(room=room, units_reserved=0))
+
+    def publish(seq: int, sent_at: float) -> None:
+        message = base | {
+            "now_serving": seq * 25,
+            "waiting": 50_000 - seq * 25,
+            "bench_seq": seq,
+            "bench_sent": sent_at,
+        }
+        sale_broadcast(sale_id=sale_id, message=message, force=True)
+
+    return publish
+
+
+def measure(
+    *,
+    port: int,
+    server_pid: int,
+    sale_id: str,
+    connections: int,
+    seconds: float,
+    rate_hz: float,
+    clients: int,
+    publish,
+) -> dict:
+    url = f"ws://127.0.0.1:{port}/ws/sales/{sale_id}/"
+    client = LoadClient([url] * connections, origin=ORIGIN, processes=clients)
+    try:
+        connected, errors, connect_seconds = client.wait_connected()
+        if connected < connections:
+            print(f"  only {connected} of {connections} connected: {errors}", flush=True)
+        time.sleep(1.0)
+        print(f"  {connected} connected in {connect_seconds:.1f} s; publishing", flush=True)
+        client.measure()
+        cpu_before, started = tree_cpu_seconds(server_pid), time.monotonic()
+        sent = publish_at(rate_hz, seconds, publish)
+        time.sleep(1 / rate_hz)
+        cpu = tree_cpu_seconds(server_pid) - cpu_before
+        wall = time.monotonic() - started
+        time.sleep(2.0)  # stragglers still count for latency, not for the rate
+        received = client.stop()
+    finally:
+        client.kill()
+    result = figures(received, sent, connected, 1 / rate_hz)
+    result.update(
+        connect_seconds=connect_seconds,
+        connect_errors=errors,
+        server_cpu_pct=100 * cpu / wall,
+        server_us_per_msg=1e6 * cpu / max(1, result["delivered"]),
+        client_cpu_pct=[100 * c / (wall + 2.0 + 1 / rate_hz) for c in received["cpu_seconds"]],
+    )
+    return result
+
+
+def run(
+    env: dict,
+    sale_id: str,
+    *,
+    port: int,
+    workdir: Path,
+    sizes,
+    seconds: float,
+    rate_hz: float,
+    clients: int,
+    log=print,
+    command: str | None = None,
+) -> dict:
+    """One repetition: a fresh ws server, each size in turn; figures by size."""
+    publish = broadcast_publisher(sale_id)
+    server = WsServer(env, port, workdir / f"ws-{port}.log", command)
+    results = {}
+    try:
+        server.wait()
+        for size in sizes:
+            r = measure(
+                port=port,
+                server_pid=server.process.pid,
+                sale_id=sale_id,
+                connections=size,
+                seconds=seconds,
+                rate_hz=rate_hz,
+                clients=clients,
+                publish=publish,
+            )
+            results[size] = r
+            log(
+                f"ws {size}: {r['msgs_per_s']:.0f} msgs/s, p50 {r['p50_ms']:.0f} ms, p99 "
+                f"{r['p99_ms']:.0f} ms, last client p99 {r['last_client_p99_ms']:.0f} ms, "
+                f"missed {r['missed']}, server {r['server_cpu_pct']:.0f}% CPU "
+                f"({r['server_us_per_msg']:.1f} µs/msg), clients "
+                f"{', '.join(f'{c:.0f}%' for c in r['client_cpu_pct'])}, connected in "
+                f"{r['connect_seconds']:.1f} s {r['connect_errors'] or ''}"
+            )
+            time.sleep(1.0)
+    finally:
+        server.stop()
+    return results
+
+
+def report(reps: list[dict], command: str = "") -> None:
+    """The machine-readable lines: medians over repetitions, per size."""
+    reps = [r for r in reps if r]
+    if not reps:
+        return
+    print()
+    if command:
+        print(f"ws server: {command}")
+    for size in sorted({s for r in reps for s in r}):
+        runs = [r[size] for r in reps if size in r]
+
+        def med(key, runs=runs):
+            return statistics.median(x[key] for x in runs)
+
+        print(f"ws_msgs_per_s {size} {med('msgs_per_s'):.0f}")
+        print(f"ws_p99_ms {size} {med('p99_ms'):.0f}")
+        print(f"ws_last_client_ms {size} {med('last_client_p99_ms'):.0f}")
+        print(f"ws_server_us_per_msg {size} {med('server_us_per_msg'):.1f}")
+        print(f"ws_missed {size} {med('missed'):.0f}")
+        clients = statistics.median(max(x["client_cpu_pct"]) for x in runs)
+        print(f"ws_client_cpu_pct {size} {clients:.0f}")
+
+
+def scenario(ctx, rep, sale_new):
+    """scripts/bench's ws scenario (``sale_new`` is bench.py's); returns bench.py's usual
+    dict (the 5,000-socket figures, or the largest measured) with every size under "ws"."""
+    from apps.core.testing.ports import free_port
+
+    args = ctx.args
+    sizes = [int(s) for s in args.ws_sizes.split(",")]
+    by_size = run(
+        ctx.env,
+        sale_new(10),
+        port=free_port(),
+        workdir=args.workdir,
+        sizes=sizes,
+        seconds=args.ws_seconds,
+        rate_hz=args.ws_rate,
+        clients=args.ws_clients,
+        command=args.ws_command,
+    )
+    main = by_size.get(5000) or by_size[max(by_size)]
+    return {
+        "rps": main["msgs_per_s"],
+        "p50_ms": main["p50_ms"],
+        "p99_ms": main["p99_ms"],
+        "statuses": {},
+        "ws": by_size,
+    }
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--ws-sizes", default=",".join(str(s) for s in SIZES))
+    parser.add_argument("--ws-seconds", type=float, default=10.0, help="publishing window")
+    parser.add_argument("--ws-rate", type=float, default=4.0, help="broadcasts per second")
+    parser.add_argument("--ws-clients", type=int, default=2, help="load client processes")
+    parser.add_argument(
+        "--ws-command",
+        default=None,
+        help="another ws server to measure, {port} for its port (default: the Procfile's ws)",
+    )
+
+
+def server_command(args, port: int) -> str:
+    from apps.core.testing.fleet import procfile_command
+
+    if args.ws_command:
+        return args.ws_command.format(port=port)
+    return " ".join(procfile_command("ws", {"WS_PORT": str(port)}))
+
+
+def main() -> None:
+    import argparse
+    import shutil
+    import tempfile
+
+    from scripts.bench_lib import bench
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--reps", type=int, default=1)
+    parser.add_argument("--port", type=int, default=18400)
+    parser.add_argument("--redis-port", type=int, default=16700)
+    parser.add_argument("--redis-cpus", default=None)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/flashsale_bench_ws"
+        ),
+    )
+    parser.add_argument("--sizes", default=None, help="alias of --ws-sizes")
+    add_arguments(parser)
+    args = parser.parse_args()
+    if args.sizes:
+        args.ws_sizes = args.sizes
+    args.workdir = Path(tempfile.mkdtemp(prefix="flashsale-ws-bench-"))
+    env = bench.bench_environment(args)
+    redis_process = bench.start_redis(args, args.workdir)
+    try:
+        bench.prepare_database(env)
+        bench.django_setup(env)
+        sizes = [int(s) for s in args.ws_sizes.split(",")]
+        reps = []
+        for _ in range(args.reps):
+            reps.append(
+                run(
+                    env,
+                    bench.sale_new(10),
+                    port=args.port,
+                    workdir=args.workdir,
+                    sizes=sizes,
+                    seconds=args.ws_seconds,
+                    rate_hz=args.ws_rate,
+                    clients=args.ws_clients,
+                    log=bench.log,
+                    command=args.ws_command,
+                )
+            )
+        report(reps, server_command(args, args.port))
+    finally:
+        redis_process.kill()
+        redis_process.wait()
+        shutil.rmtree(args.workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
