@@ -1,10 +1,14 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flashsale.settings.base")
+django.setup(set_prefix=False)
 
-application = get_wsgi_application()
+from apps.core.handlers import PathDispatch  # noqa: E402 (needs the apps loaded)
+
+# /api/ through the lean middleware chain, the rest through the full one (apps/core/handlers.py).
+application = PathDispatch()
 
 
 def _warm_database_pool() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-import jwt
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -13,14 +12,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.accounts import AccountInactive
-from apps.core.authentication import bearer_token
+from apps.core.authentication import request_bearer, token_is_malformed
 from apps.core.errors import ApplicationError, BadRequest, Forbidden, NotAuthenticated, NotFound
 from apps.core.http import error_response, idempotency_key_header, json_response, require_method
 from apps.core.parsers import request_json_object
 from apps.core.schema import error_responses, openapi
 from apps.core.tokens import AUDIENCE_SHOPPER, TokenAccountInactive, TokenInvalid, token_decode
 from apps.sales.selectors import sale_snapshot
-from apps.waiting_room.tokens import Admission, admission_decode
+from apps.waiting_room.tokens import Admission, admission_from_claims
 
 from .schema import PURCHASE
 from .selectors import shopper_sale_orders
@@ -57,26 +56,27 @@ class NotAdmitted(Forbidden):
 
 
 def admission_from(request, sale_id: str) -> Admission:
-    """The admission the Bearer token grants for this sale, checked without a database hit.
-    No token or an unreadable one: 401. A valid-looking token that is not this sale's
-    admission (a shopper token, another sale's, expired, forged, ``alg: none``): 403."""
-    token = bearer_token(request.headers.get("Authorization", ""))
-    if token is None:
+    """The admission the Bearer token grants for this sale, checked without a database hit
+    (the token verified once per request, apps.core.authentication). No token or an
+    unreadable one: 401. A valid-looking token that is not this sale's admission (a shopper
+    token, another sale's, expired, forged, ``alg: none``): 403."""
+    bearer = request_bearer(request)
+    if bearer.token is None:
         raise NotAuthenticated(
             "Send Authorization: Bearer <admission token>.", headers={"WWW-Authenticate": "Bearer"}
         )
-    try:
-        jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
+    if token_is_malformed(bearer):
         raise NotAuthenticated(
             "Invalid token: not a JWT.",
             code="invalid_token",
             headers={"WWW-Authenticate": "Bearer"},
-        ) from None
+        )
+    if isinstance(bearer.error, TokenAccountInactive):
+        raise AccountInactive()
     try:
-        admission = admission_decode(token)
-    except TokenAccountInactive:
-        raise AccountInactive() from None
+        if bearer.error is not None:
+            raise bearer.error
+        admission = admission_from_claims(bearer.claims)
     except TokenInvalid as exc:
         raise NotAdmitted(
             f"Join the waiting room: purchases need an admission token ({exc}).",

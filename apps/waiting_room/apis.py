@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.core.authentication import shopper_from_authorization
+from apps.core.authentication import request_shopper
 from apps.core.errors import ApplicationError, BadRequest, NotFound, ServiceUnavailable
 from apps.core.http import error_response, json_response, require_method
 from apps.core.parsers import request_json_object
@@ -53,7 +53,7 @@ def join_api(request, sale_id):
     """POST: join the sale's waiting room (joining twice keeps the place)."""
     try:
         _method(request, "POST")
-        shopper = shopper_from_authorization(request.headers.get("Authorization", ""))
+        shopper = request_shopper(request)
         body = join_input(request_json_object(request))
         sale = _sale_or_404(sale_id)
         back_of_queue = join_screens_run(request=request, sale=sale, user_id=shopper.id, body=body)
@@ -69,7 +69,7 @@ def position_api(request, sale_id):
     """GET: the shopper's place; when ready, their admission token."""
     try:
         _method(request, "GET")
-        shopper = shopper_from_authorization(request.headers.get("Authorization", ""))
+        shopper = request_shopper(request)
         sale = _sale_or_404(sale_id)
         place = waiting_room_position(sale=sale, user_id=shopper.id)
     except ApplicationError as error:

@@ -1,18 +1,11 @@
-"""Admission tokens: short-lived JWTs bound to one shopper and one sale, signed with the
-project's rotating keys (apps.core.tokens), verified without a database hit."""
+"""Admission tokens: short-lived tokens bound to one shopper and one sale, issued and verified
+by the project's one token module (apps.core.tokens), without a database hit."""
 
 from __future__ import annotations
 
-import time
-import uuid
 from dataclasses import dataclass
 
-import jwt
-from django.conf import settings
-
-from apps.core.tokens import ALGORITHM, TokenInvalid, signing_keys, token_decode
-
-AUDIENCE_ADMISSION = "admission"
+from apps.core.tokens import AUDIENCE_ADMISSION, TokenInvalid, token_decode, token_encode
 
 
 @dataclass(frozen=True)
@@ -35,43 +28,34 @@ def admission_token_issue(
 ) -> tuple[str, int]:
     """A signed admission token and its expiry (epoch seconds). The waiting room passes the
     jti and expiry it recorded in Redis, so re-reading a place returns the same admission."""
-    keys = signing_keys()
-    now = int(time.time())
-    expires = expires_at if expires_at is not None else now + lifetime_seconds
-    payload = {
-        "sub": str(user_id),
-        "sale": str(sale_id),
-        "iss": settings.JWT_ISSUER,
-        "aud": AUDIENCE_ADMISSION,
-        "iat": now,
-        "nbf": now - 5,
-        "exp": expires,
-        "jti": jti or uuid.uuid4().hex,
-    }
+    claims = {"sub": str(user_id), "sale": str(sale_id), "jti": jti}
     if rank is not None:
-        payload["rank"] = rank
-    token = jwt.encode(
-        payload,
-        keys.secrets[keys.active_kid],
-        algorithm=ALGORITHM,
-        headers={"kid": keys.active_kid},
+        claims["rank"] = rank
+    return token_encode(
+        claims,
+        audience=AUDIENCE_ADMISSION,
+        lifetime_seconds=lifetime_seconds,
+        expires_at=expires_at,
     )
-    return token, expires
 
 
-def admission_decode(token: str) -> Admission:
-    """The admission a token grants, or TokenInvalid (wrong audience, key, algorithm, expired)."""
-    claims = token_decode(token, audience=AUDIENCE_ADMISSION)
+def admission_from_claims(claims: dict) -> Admission:
+    """The admission verified claims grant, or TokenInvalid when they are not an admission's."""
     try:
-        user_id = int(claims["sub"])
-        sale_id = str(claims["sale"])
+        if claims["aud"] != AUDIENCE_ADMISSION:
+            raise ValueError("Audience doesn't match")
         rank = claims.get("rank")
         return Admission(
-            user_id=user_id,
-            sale_id=sale_id,
+            user_id=int(claims["sub"]),
+            sale_id=str(claims["sale"]),
             jti=str(claims["jti"]),
             expires_at=int(claims["exp"]),
             rank=int(rank) if rank is not None else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise TokenInvalid(f"not an admission token: {exc}") from None
+
+
+def admission_decode(token: str) -> Admission:
+    """The admission a token grants, or TokenInvalid (wrong audience, key, algorithm, expired)."""
+    return admission_from_claims(token_decode(token, audience=AUDIENCE_ADMISSION))

@@ -57,6 +57,18 @@ MIDDLEWARE = [
     "apps.core.middleware.DatabaseUnavailableMiddleware",
 ]
 
+# The JSON API (/api/) authenticates with Bearer tokens only: its chain skips the middleware
+# only pages use (apps/core/handlers.py). Tests reach it through flashsale.wsgi.application.
+API_PATH_PREFIX = "/api/"
+_PAGES_ONLY = {
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+}
+API_MIDDLEWARE = [m for m in MIDDLEWARE if m not in _PAGES_ONLY]
+
 ROOT_URLCONF = "flashsale.urls"
 WSGI_APPLICATION = "flashsale.wsgi.application"
 ASGI_APPLICATION = "flashsale.asgi.application"

@@ -14,7 +14,7 @@ import uuid
 from django.db import IntegrityError, connection, transaction
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.core.authentication import shopper_from_authorization
+from apps.core.authentication import request_shopper
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.http import error_response, json_response
 from apps.core.parsers import request_json_object
@@ -71,7 +71,7 @@ def bench_rowlock_purchase(request, sale_id):
     try:
         if request.method != "POST":
             raise ApplicationError("Use POST.", code="method_not_allowed", status=405)
-        shopper = shopper_from_authorization(request.headers.get("Authorization", ""))
+        shopper = request_shopper(request)
         idempotency_key = idempotency_key_from(request)
         quantity, _product_id = purchase_input(request_json_object(request))
         sale = sale_snapshot(str(sale_id))

@@ -1,6 +1,5 @@
 import pytest
 
-from apps.core.tokens import shopper_token_issue, token_decode
 from apps.protection import blocklist
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,13 +17,3 @@ def test_block_list_copy_answers_without_redis_and_follows_changes(settings, sho
     # ...and a clear made through the service is seen at once.
     blocklist.shoppers_clear(user_ids=[shopper.id])
     assert blocklist.is_blocked(user_id=shopper.id, ip=None) is None
-
-
-def test_a_verified_token_is_remembered_until_it_expires(shopper):
-    token, _ = shopper_token_issue(user_id=shopper.id, username=shopper.username)
-    first = token_decode(token, audience="shopper")
-    assert token_decode(token, audience="shopper") is first
-    from apps.core.tokens import TokenInvalid
-
-    with pytest.raises(TokenInvalid):
-        token_decode(token, audience="admission")  # the cache is per audience
