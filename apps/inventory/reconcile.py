@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from apps.core import metrics
-from apps.core.redis import get_redis, key, sale_key
+from apps.core.redis import get_redis, key, sale_key, script_pipeline
 
 from . import redis_scripts
 from .keys import sale_keys
@@ -126,12 +126,13 @@ def holds_sweep_orphans(*, sale_id: object, grace_seconds: int) -> int:
         return 0
     in_postgres = _orders_found[0](stale)
     entries = dict(zip(stale, redis.hmget(keys.pending, stale), strict=True))
+    if in_postgres:
+        pipe = script_pipeline(keys.inflight)
+        redis_scripts.holds_confirm(keys, sorted(in_postgres), client=pipe)
+        pipe.execute()
     released = 0
     for order_id in stale:
         if order_id in in_postgres:
-            redis_scripts.confirm(
-                keys, user_id=0, idempotency_key="-", order_id=order_id, record=""
-            )
             continue
         # Never in PostgreSQL: the request failed. Its idempotency record and admission
         # marker go with the hold, so the shopper's retry (same key or new) can buy.

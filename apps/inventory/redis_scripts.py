@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from apps.core.lua import LuaScript
@@ -11,16 +12,28 @@ from .keys import SaleKeys
 
 LUA = Path(__file__).parent / "lua"
 RESERVE = LuaScript(LUA / "reserve.lua")
-CONFIRM = LuaScript(LUA / "confirm.lua")
 GIVEBACK = LuaScript(LUA / "giveback.lua")
 RETURN_UNITS = LuaScript(LUA / "return_units.lua")
 SWAP_REBUILT = LuaScript(LUA / "swap_rebuilt.lua")
 ADD_MISSING = LuaScript(LUA / "add_missing.lua")
 
 
+class ReserveOutcome(StrEnum):
+    """What reserve.lua answered (its first reply element)."""
+
+    OK = "OK"
+    REPLAY = "REPLAY"
+    ADMISSION_USED = "ADMISSION_USED"
+    NOT_STARTED = "NOT_STARTED"
+    ENDED = "ENDED"
+    NOT_PRIMED = "NOT_PRIMED"
+    LIMIT = "LIMIT"
+    SOLD_OUT = "SOLD_OUT"
+
+
 @dataclass(frozen=True)
 class ReserveResult:
-    outcome: str  # OK, REPLAY, ADMISSION_USED, NOT_STARTED, ENDED, NOT_PRIMED, LIMIT, SOLD_OUT
+    outcome: ReserveOutcome
     units_left: int | None = None
     units: list[int] = field(default_factory=list)
     record: str | None = None
@@ -73,35 +86,29 @@ def reserve(
             admission_ttl,
         ],
     )
-    outcome = _text(reply[0])
-    if outcome == "OK":
-        return ReserveResult(outcome, units_left=int(reply[1]), units=[int(u) for u in reply[2:]])
-    if outcome == "REPLAY":
-        return ReserveResult(outcome, record=_text(reply[1]))
-    if outcome == "SOLD_OUT":
-        return ReserveResult(outcome, units_left=int(reply[1]))
-    if outcome == "LIMIT":
-        return ReserveResult(outcome, held=int(reply[1]))
-    if outcome == "NOT_STARTED":
-        return ReserveResult(outcome, ms_to_start=int(reply[1]))
+    outcome = ReserveOutcome(_text(reply[0]))
+    match outcome:
+        case ReserveOutcome.OK:
+            return ReserveResult(
+                outcome, units_left=int(reply[1]), units=[int(u) for u in reply[2:]]
+            )
+        case ReserveOutcome.REPLAY:
+            return ReserveResult(outcome, record=_text(reply[1]))
+        case ReserveOutcome.SOLD_OUT:
+            return ReserveResult(outcome, units_left=int(reply[1]))
+        case ReserveOutcome.LIMIT:
+            return ReserveResult(outcome, held=int(reply[1]))
+        case ReserveOutcome.NOT_STARTED:
+            return ReserveResult(outcome, ms_to_start=int(reply[1]))
     return ReserveResult(outcome)
 
 
-def confirm(
-    keys: SaleKeys,
-    *,
-    user_id: int,
-    idempotency_key: str,
-    order_id: str,
-    record: str,
-    client=None,
-) -> None:
-    """``client`` may be a pipeline, to send this with other calls in one round trip."""
-    CONFIRM(
-        keys=[keys.inflight, keys.pending, keys.idempotency(user_id, idempotency_key)],
-        args=[order_id, record],
-        client=client,
-    )
+def holds_confirm(keys: SaleKeys, order_ids: list[str], *, client) -> None:
+    """These holds reached PostgreSQL: forget them as in flight. Their idempotency records
+    stay as reserve.lua wrote them (they name the order). ``client`` is a pipeline (see
+    ``apps.core.redis.script_pipeline``), sent by the caller with whatever else it carries."""
+    client.zrem(keys.inflight, *order_ids)
+    client.hdel(keys.pending, *order_ids)
 
 
 @dataclass(frozen=True)

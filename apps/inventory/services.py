@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 from redis.exceptions import LockNotOwnedError
@@ -58,6 +59,68 @@ def inventory_units_add(*, sale_id: object, numbers: list[int]) -> None:
             logger.warning("could not add %d new units of sale %s to Redis", len(numbers), sale_id)
 
     transaction.on_commit(add)
+
+
+# Inventory's share of an order's transaction: common table expressions the orchestrator
+# composes into its one statement (apps/orders/services/reservations.py), for one or many
+# holds at once. ``units_taken`` points exactly the units each hold names at its order, only
+# those still free (PostgreSQL, not Redis, decides: a unit is taken once); ``buyers_raised``
+# raises each shopper's tally within their limit (the CHECK refuses more). Each returns one
+# row per unit taken / per shopper raised, so the caller sees every hold's own outcome.
+UNITS_TAKEN_SQL = """units_taken AS (
+    UPDATE inventory_unit AS unit SET order_id = held.order_id
+    FROM unnest(%(unit_order_ids)s::uuid[], %(unit_sale_ids)s::uuid[], %(unit_numbers)s::int[])
+        AS held(order_id, sale_id, number)
+    WHERE unit.sale_id = held.sale_id AND unit.number = held.number AND unit.order_id IS NULL
+    RETURNING unit.order_id
+)"""
+BUYERS_RAISED_SQL = """buyers_raised AS (
+    INSERT INTO inventory_salebuyer (sale_id, user_id, units_held, max_units)
+    SELECT * FROM unnest(%(buyer_sale_ids)s::uuid[], %(buyer_user_ids)s::bigint[],
+        %(buyer_quantities)s::int[], %(buyer_limits)s::int[])
+    ON CONFLICT (sale_id, user_id) DO UPDATE
+        SET units_held = inventory_salebuyer.units_held + EXCLUDED.units_held,
+            max_units = EXCLUDED.max_units
+        WHERE inventory_salebuyer.units_held + EXCLUDED.units_held <= EXCLUDED.max_units
+    RETURNING sale_id, user_id
+)"""
+
+
+@dataclass(frozen=True)
+class UnitsClaim:
+    """One hold's claim on a sale's units, as the two expressions above take it. A shopper
+    appears at most once per statement (PostgreSQL cannot raise one tally row twice)."""
+
+    order_id: str
+    sale_id: str
+    user_id: int
+    quantity: int
+    units: list[int]
+    max_units: int
+
+
+def units_claims_params(claims: list[UnitsClaim]) -> dict:
+    """The parameters of ``UNITS_TAKEN_SQL`` and ``BUYERS_RAISED_SQL``."""
+    return {
+        "unit_order_ids": [c.order_id for c in claims for _ in c.units],
+        "unit_sale_ids": [c.sale_id for c in claims for _ in c.units],
+        "unit_numbers": [n for c in claims for n in c.units],
+        "buyer_sale_ids": [c.sale_id for c in claims],
+        "buyer_user_ids": [c.user_id for c in claims],
+        "buyer_quantities": [c.quantity for c in claims],
+        "buyer_limits": [c.max_units for c in claims],
+    }
+
+
+def units_pick_free(cursor, *, sale_id: object, quantity: int) -> list[int]:
+    """Without Redis: lock up to ``quantity`` free units of the sale that no other
+    transaction has locked (inside the caller's transaction)."""
+    cursor.execute(
+        "SELECT number FROM inventory_unit WHERE sale_id = %s AND order_id IS NULL "
+        "LIMIT %s FOR UPDATE SKIP LOCKED",
+        [sale_id, quantity],
+    )
+    return [number for (number,) in cursor.fetchall()]
 
 
 def inventory_rebuild(*, sale_id: object) -> int | None:

@@ -8,6 +8,10 @@ SALE_SNAPSHOT_SECONDS = env.float("SALE_SNAPSHOT_SECONDS", default=1.0)
 # The list and sale pages: a process renders each at most once this often (apps/sales/pages.py).
 PUBLIC_PAGE_SECONDS = env.float("PUBLIC_PAGE_SECONDS", default=1.0)
 IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
+# Group commit: a web process records the purchases waiting at the same moment as orders in one
+# PostgreSQL transaction, at most this many (apps/orders/services/group_commit.py).
+ORDER_GROUP_COMMIT = env.bool("ORDER_GROUP_COMMIT", default=True)
+ORDER_GROUP_COMMIT_MAX = env.int("ORDER_GROUP_COMMIT_MAX", default=64)
 # A Redis hold with no PostgreSQL order after this long is an orphan and goes back.
 ORPHAN_GRACE_SECONDS = env.int("ORPHAN_GRACE_SECONDS", default=30)
 

@@ -786,6 +786,7 @@ def report(args, summary: dict, info: dict) -> None:
     for a, b in (
         ("soldout", "bare"),
         ("reserve", "rowlock"),
+        ("reserve", "raw_lua_wsgi"),
         ("mix", "raw_lua_wsgi"),
         ("join", "bare"),
         ("page", "bare"),

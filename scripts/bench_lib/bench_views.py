@@ -18,9 +18,9 @@ from apps.core.authentication import request_shopper
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.http import error_response, json_response
 from apps.core.parsers import request_json_object
-from apps.core.times import isoformat_z
 from apps.orders.apis import idempotency_key_from, purchase_input
-from apps.orders.services.reservations import AlreadyReserved, SoldOut, payment_url
+from apps.orders.models import OrderStatus
+from apps.orders.services.reservations import AlreadyReserved, SoldOut, reservation_body
 from apps.sales.selectors import sale_snapshot
 
 
@@ -110,10 +110,10 @@ def bench_rowlock_purchase(request, sale_id):
             ) from None
     except ApplicationError as error:
         return error_response(error)
-    body = {
-        "order_id": order_id,
-        "status": "reserved",
-        "reservation_expires_at": isoformat_z(reserved_until),
-        "payment_url": payment_url(order_id),
-    }
+    body = reservation_body(
+        order_id=order_id,
+        status=OrderStatus.RESERVED,
+        reserved_until=reserved_until,
+        units_left=None,
+    )
     return json_response(body, status=201)

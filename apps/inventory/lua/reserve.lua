@@ -2,7 +2,9 @@
 -- KEYS: 1 free units (set), 2 primed marker, 3 buyers (hash user -> units held),
 --       4 idempotency record, 5 in-flight holds (zset order -> ms), 6 pending holds (hash),
 --       7 admission-used marker (waiting room; any key of the sale when no admission)
--- The pending entry is "user|quantity|units|idempotency record key|admission marker key".
+-- The pending entry is "user|quantity|units|idempotency record key|admission marker key";
+-- the idempotency record "hold|fingerprint|order id|units left": it stays as it is once the
+-- order is committed (PostgreSQL says whether the hold became an order).
 -- ARGV: 1 user id, 2 quantity, 3 max per user, 4 request fingerprint, 5 idempotency ttl (s),
 --       6 sale start (ms), 7 sale end (ms), 8 order id, 9 admission jti ('' = none),
 --       10 admission marker ttl (s)
@@ -53,12 +55,14 @@ local marker = ''
 if jti ~= '' then marker = KEYS[7] end
 redis.call('HSET', KEYS[6], order_id,
   user .. '|' .. quantity .. '|' .. table.concat(units, ',') .. '|' .. KEYS[4] .. '|' .. marker)
-redis.call('SET', KEYS[4], 'pending|' .. ARGV[4] .. '|' .. order_id, 'EX', tonumber(ARGV[5]))
+local left_after = left - quantity
+redis.call('SET', KEYS[4], 'hold|' .. ARGV[4] .. '|' .. order_id .. '|' .. left_after,
+  'EX', tonumber(ARGV[5]))
 if jti ~= '' then
   redis.call('SET', KEYS[7], order_id, 'EX', math.max(1, tonumber(ARGV[10])))
 end
 
-local reply = {'OK', tostring(left - quantity)}
+local reply = {'OK', tostring(left_after)}
 for i = 1, #units do
   reply[#reply + 1] = units[i]
 end

@@ -10,10 +10,12 @@ Redis counters are rebuilt from PostgreSQL before this process goes back to the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 import uuid
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -22,19 +24,20 @@ from apps.core.errors import ApplicationError, Gone, ServiceUnavailable, TooEarl
 from apps.core.redis import RedisError, get_redis
 from apps.core.times import isoformat_z
 from apps.inventory.keys import sale_keys
-from apps.inventory.services import inventory_rebuild
+from apps.inventory.services import inventory_rebuild, units_pick_free
+from apps.sales.models import SaleStatus
 from apps.sales.selectors import SaleSnapshot
 
-from ..models import DegradedSale, Order
+from ..models import DegradedSale
 from .reservations import (
     AlreadyReserved,
-    IdempotencyKeyReused,
+    Hold,
     Reservation,
     SoldOut,
-    _body_from_order,
-    order_insert_holding_units,
-    order_url,
-    payment_url,
+    hold_created_reservation,
+    hold_recorded_whole,
+    orders_insert_holding_units,
+    reservation_replay,
 )
 
 logger = logging.getLogger(__name__)
@@ -74,11 +77,6 @@ SELECT status, now() >= start_time, now() < end_time,
        GREATEST(1, ceil(extract(epoch FROM start_time - now())))::int
 FROM sales_flashsale WHERE id = %s
 """
-_PICK_SQL = """
-SELECT number FROM inventory_unit
-WHERE sale_id = %s AND order_id IS NULL
-LIMIT %s FOR UPDATE SKIP LOCKED
-"""
 _MARK_SQL = """
 INSERT INTO orders_degradedsale (sale_id, generation, since) VALUES (%s, 1, now())
 ON CONFLICT (sale_id) DO UPDATE SET generation = orders_degradedsale.generation + 1
@@ -96,9 +94,22 @@ def order_reserve_degraded(
             "Orders are running in a reduced mode; try again in a moment.", retry_after=1
         )
     try:
-        return _reserve(
-            sale=sale, user_id=user_id, quantity=quantity, idempotency_key=idempotency_key
-        )
+        request = {
+            "sale": sale,
+            "user_id": user_id,
+            "quantity": quantity,
+            "idempotency_key": idempotency_key,
+        }
+        replay = reservation_replay(**request, degraded=True)
+        if replay is not None:
+            return replay
+        try:
+            return _order_record_degraded(Hold(**request, order_id=str(uuid.uuid4()), units=[]))
+        except IntegrityError:
+            replay = reservation_replay(**request, degraded=True)
+            if replay is None:
+                raise
+            return replay
     except DatabaseError as exc:
         logger.warning("postgres refused a degraded reservation: %s", exc)
         raise ServiceUnavailable(
@@ -108,78 +119,38 @@ def order_reserve_degraded(
         slots.release()
 
 
-def _replay(*, sale: SaleSnapshot, user_id: int, quantity: int, idempotency_key: str):
-    order = Order.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
-    if order is None:
-        return None
-    if str(order.sale_id) != sale.id or order.quantity != quantity:
-        raise IdempotencyKeyReused("This X-Idempotency-Key was used with a different request body.")
-    return Reservation(body=_body_from_order(order, None) | {"degraded": True}, created=False)
-
-
-def _body(order_id, reserved_until) -> dict:
-    return {
-        "order_id": str(order_id),
-        "status": "reserved",
-        "reservation_expires_at": isoformat_z(reserved_until),
-        "payment_url": payment_url(order_id),
-        "order_url": order_url(order_id),
-        "remaining_inventory": None,
-        "degraded": True,
-    }
-
-
-def _reserve(*, sale: SaleSnapshot, user_id: int, quantity: int, idempotency_key: str):
-    replay = _replay(sale=sale, user_id=user_id, quantity=quantity, idempotency_key=idempotency_key)
-    if replay is not None:
-        return replay
-    order_id = str(uuid.uuid4())
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_SALE_CLOCK_SQL, [sale.id])
-            row = cursor.fetchone()
-            if row is None:
-                raise ApplicationError("No such sale.", code="sale_not_found", status=404)
-            status, started, not_ended, seconds_to_start = row
-            if status in ("CANCELLED", "COMPLETED") or not not_ended:
-                raise Gone("This sale has ended.", code="sale_ended")
-            if not started:
-                raise TooEarly(
-                    "The sale has not started yet.",
-                    extra={
-                        "starts_at": isoformat_z(sale.starts_at),
-                        "starts_in_seconds": seconds_to_start,
-                    },
-                    headers={"Retry-After": str(seconds_to_start)},
-                )
-            cursor.execute(_PICK_SQL, [sale.id, quantity])
-            units = [number for (number,) in cursor.fetchall()]
-            if len(units) < quantity:
-                raise SoldOut("Sold out: no unit is free right now.")
-            reserved_until, taken, tally = order_insert_holding_units(
-                cursor,
-                sale=sale,
-                user_id=user_id,
-                quantity=quantity,
-                idempotency_key=idempotency_key,
-                order_id=order_id,
-                units=units,
+def _order_record_degraded(hold: Hold) -> Reservation:
+    """The sale's clock by the database's, units picked with SKIP LOCKED, the same statement
+    as the fast path, and the sale marked for a resync, in one transaction."""
+    sale = hold.sale
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_SALE_CLOCK_SQL, [sale.id])
+        row = cursor.fetchone()
+        if row is None:
+            raise ApplicationError("No such sale.", code="sale_not_found", status=404)
+        status, started, not_ended, seconds_to_start = row
+        if status in (SaleStatus.CANCELLED, SaleStatus.COMPLETED) or not not_ended:
+            raise Gone("This sale has ended.", code="sale_ended")
+        if not started:
+            raise TooEarly(
+                "The sale has not started yet.",
+                extra={
+                    "starts_at": isoformat_z(sale.starts_at),
+                    "starts_in_seconds": seconds_to_start,
+                },
+                headers={"Retry-After": str(seconds_to_start)},
             )
-            if taken != quantity:  # cannot happen: the rows are locked by this transaction
-                raise SoldOut("Those units were just taken; try again.")
-            if tally != 1:
-                raise AlreadyReserved(
-                    f"You already hold the most units allowed ({sale.max_per_user})."
-                )
-            cursor.execute(_MARK_SQL, [sale.id])
-    except IntegrityError:
-        replay = _replay(
-            sale=sale, user_id=user_id, quantity=quantity, idempotency_key=idempotency_key
-        )
-        if replay is None:
-            raise
-        return replay
-    return Reservation(body=_body(order_id, reserved_until), created=True)
+        units = units_pick_free(cursor, sale_id=sale.id, quantity=hold.quantity)
+        if len(units) < hold.quantity:
+            raise SoldOut("Sold out: no unit is free right now.")
+        hold = dataclasses.replace(hold, units=units)
+        (recorded,) = orders_insert_holding_units(cursor, [hold])
+        if recorded.units_taken != hold.quantity:  # cannot happen: this transaction locked them
+            raise SoldOut("Those units were just taken; try again.")
+        if not hold_recorded_whole(hold, recorded):
+            raise AlreadyReserved(f"You already hold the most units allowed ({sale.max_per_user}).")
+        cursor.execute(_MARK_SQL, [sale.id])
+    return hold_created_reservation(hold, recorded, degraded=True)
 
 
 def degraded_sales_resync(*, wait_seconds: float = 3.0) -> bool:
@@ -213,27 +184,32 @@ def degraded_sales_resync(*, wait_seconds: float = 3.0) -> bool:
     return done and not DegradedSale.objects.exists()
 
 
-def fast_path_state() -> str:
-    """Called before a purchase. "ready": the fast path may serve. After this process saw
-    Redis fail, every purchase first pings Redis (a refused connection costs microseconds):
-    "redis_down" lets the purchase go on to fail over to PostgreSQL; once Redis answers, the
-    degraded sales are rebuilt first, and "resyncing" (a 503 with Retry-After) covers the
-    moments that takes. A Redis that returns between the ping and the reservation can hand
-    out a unit PostgreSQL already sold: PostgreSQL refuses it (that shopper is told to retry)
-    and the unit leaves the Redis pool."""
+class FastPathState(StrEnum):
+    READY = "ready"  # the fast path may serve
+    REDIS_DOWN = "redis_down"  # the purchase goes on, to fail over to PostgreSQL
+    RESYNCING = "resyncing"  # Redis is back, the degraded sales are being rebuilt: 503
+
+
+def fast_path_state() -> FastPathState:
+    """Called before a purchase. After this process saw Redis fail, every purchase first
+    pings Redis (a refused connection costs microseconds); once Redis answers, the degraded
+    sales are rebuilt first, and RESYNCING (a 503 with Retry-After) covers the moments that
+    takes. A Redis that returns between the ping and the reservation can hand out a unit
+    PostgreSQL already sold: PostgreSQL refuses it (that shopper is told to retry) and the
+    unit leaves the Redis pool."""
     global _resync_needed
     if not _resync_needed:
-        return "ready"
+        return FastPathState.READY
     try:
         get_redis().ping()
     except RedisError:
-        return "redis_down"
+        return FastPathState.REDIS_DOWN
     try:
         ready = degraded_sales_resync()
     except DatabaseError:
-        return "resyncing"
+        return FastPathState.RESYNCING
     if not ready:
-        return "resyncing"
+        return FastPathState.RESYNCING
     with _state_lock:
         _resync_needed = False
-    return "ready"
+    return FastPathState.READY

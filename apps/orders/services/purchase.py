@@ -3,16 +3,20 @@
 1. A per-process memory of sold-out sales answers most refusals with one Redis EXISTS (is
    this request a replay?) instead of the reservation script; never a PostgreSQL query.
 2. One Lua script checks the idempotency record, the start/end by Redis's clock, the
-   shopper's limit and the stock, and takes specific unit numbers from the pool.
-3. One SQL statement inserts the order, points exactly those unit rows at it (only if still
-   free) and raises the shopper's tally within their limit; PostgreSQL refuses anything that
-   would oversell, whatever Redis believed.
-4. When PostgreSQL refuses or fails, the Redis hold is given back before returning.
+   shopper's limit and the stock, takes specific unit numbers from the pool and spends the
+   admission: the hold.
+3. One transaction, shared with the purchases waiting at that moment (group_commit.py),
+   inserts the order, points exactly those unit rows at it (only if still free) and raises
+   the shopper's tally within their limit; PostgreSQL refuses anything that would oversell,
+   whatever Redis believed. After the commit, one Redis round trip per group forgets the
+   holds as in flight and finishes the admissions.
+4. When PostgreSQL refuses or fails, the Redis hold (and the admission) is given back before
+   answering.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import time
 import uuid
@@ -20,19 +24,13 @@ import uuid
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
-from apps.core.errors import (
-    ApplicationError,
-    Conflict,
-    Forbidden,
-    Gone,
-    ServiceUnavailable,
-    TooEarly,
-)
+from apps.core.errors import ApplicationError, Forbidden, Gone, ServiceUnavailable, TooEarly
 from apps.core.memory import ProcessMemory
 from apps.core.redis import RedisError, get_redis, script_pipeline
 from apps.core.times import isoformat_z
 from apps.inventory import redis_scripts
 from apps.inventory.keys import sale_keys
+from apps.inventory.redis_scripts import ReserveOutcome, ReserveResult
 from apps.inventory.services import InventoryUnavailable, inventory_ensure_primed
 from apps.inventory.tasks import reconcile_sale
 from apps.sales.models import SaleStatus
@@ -40,18 +38,19 @@ from apps.sales.selectors import SaleSnapshot
 from apps.waiting_room import redis_scripts as room_scripts
 from apps.waiting_room.keys import room_keys
 
-from ..models import Order
 from .degraded import order_reserve_degraded
+from .group_commit import HoldVerdict, group_commit
 from .reservations import (
     AlreadyReserved,
-    IdempotencyKeyReused,
+    Hold,
     Reservation,
     SoldOut,
-    _body_from_order,
-    order_insert_holding_units,
-    order_url,
-    payment_url,
+    hold_created_reservation,
+    hold_recorded_whole,
+    orders_insert_holding_units,
     request_fingerprint,
+    reservation_replay,
+    reservation_replay_from_record,
 )
 
 logger = logging.getLogger(__name__)
@@ -94,6 +93,69 @@ def order_reserve(
 
     ``admission`` (apps.waiting_room.tokens.Admission), when given, is spent by a success:
     presenting it again is refused, except as a replay of the same request."""
+    purchase_check(sale=sale, quantity=quantity, product_id=product_id)
+    hold = Hold(
+        sale=sale,
+        user_id=user_id,
+        quantity=quantity,
+        idempotency_key=idempotency_key,
+        order_id=str(uuid.uuid4()),
+        units=[],
+        admission_key=room_keys(sale.id).admission_used(admission.jti) if admission else None,
+    )
+    try:
+        result = hold_take(hold, admission=admission)
+    except RedisError as exc:
+        # Degraded mode: PostgreSQL alone guards, at a capped concurrency.
+        logger.warning("redis unavailable for purchase, degraded mode: %s", exc)
+        return order_reserve_degraded(
+            sale=sale, user_id=user_id, quantity=quantity, idempotency_key=idempotency_key
+        )
+    match result.outcome:
+        case ReserveOutcome.OK:
+            return order_from_hold(
+                dataclasses.replace(hold, units=result.units, units_left=result.units_left)
+            )
+        case ReserveOutcome.REPLAY:
+            return reservation_replay_from_record(
+                sale=sale,
+                user_id=user_id,
+                quantity=quantity,
+                idempotency_key=idempotency_key,
+                record=result.record or "",
+            )
+        case ReserveOutcome.ADMISSION_USED:
+            raise Forbidden(
+                "This admission was already used for a purchase.", code="admission_used"
+            )
+        case ReserveOutcome.SOLD_OUT:
+            if result.units_left == 0:
+                sale_remember_sold_out(sale.id)
+            raise SoldOut(
+                "Sold out: every unit is taken."
+                if result.units_left == 0
+                else f"Only {result.units_left} unit(s) left."
+            )
+        case ReserveOutcome.LIMIT:
+            raise AlreadyReserved(
+                f"You already hold {result.held} unit(s); the limit is {sale.max_per_user}."
+            )
+        case ReserveOutcome.NOT_STARTED:
+            seconds = max(1, (result.ms_to_start or 0) // 1000)
+            raise TooEarly(
+                "The sale has not started yet.",
+                extra={"starts_at": isoformat_z(sale.starts_at), "starts_in_seconds": seconds},
+                headers={"Retry-After": str(seconds)},
+            )
+        case ReserveOutcome.ENDED:
+            raise Gone("This sale has ended.", code="sale_ended")
+    raise ServiceUnavailable(
+        "Inventory is being prepared; try again.", code="inventory_unavailable"
+    )
+
+
+def purchase_check(*, sale: SaleSnapshot, quantity: int, product_id: str | None) -> None:
+    """What the sale's snapshot refuses without asking Redis or PostgreSQL."""
     if product_id is not None and product_id != sale.product_id:
         raise ApplicationError(
             "product_id does not match this sale's product.", code="product_mismatch", status=400
@@ -108,198 +170,147 @@ def order_reserve(
     if sale.status == SaleStatus.COMPLETED:
         raise Gone("This sale has ended.", code="sale_ended")
 
-    fingerprint = request_fingerprint(quantity=quantity)
-    keys = sale_keys(sale.id)
-    order_id = str(uuid.uuid4())
-    admission_key = admission_jti = None
-    admission_ttl = 0
-    if admission is not None:
-        admission_jti = admission.jti
-        admission_key = room_keys(sale.id).admission_used(admission.jti)
-        # Kept until the token could no longer be presented (its expiry plus the leeway).
-        admission_ttl = max(1, admission.expires_at - int(time.time()) + 30)
+
+def hold_take(hold: Hold, *, admission=None) -> ReserveResult:
+    """reserve.lua for ``hold``: one call, or two when the sale's pool had to be primed."""
+    sale = hold.sale
     result = None
     for _attempt in range(2):
-        try:
-            result = redis_scripts.reserve(
-                keys,
-                user_id=user_id,
-                quantity=quantity,
-                max_per_user=sale.max_per_user,
-                fingerprint=fingerprint,
-                idempotency_key=idempotency_key,
-                idempotency_ttl=settings.IDEMPOTENCY_TTL_SECONDS,
-                starts_ms=sale.starts_ms,
-                ends_ms=sale.ends_ms,
-                order_id=order_id,
-                admission_key=admission_key,
-                admission_jti=admission_jti,
-                admission_ttl=admission_ttl,
-            )
-        except RedisError as exc:
-            # Degraded mode: PostgreSQL alone guards, at a capped concurrency.
-            logger.warning("redis unavailable for purchase, degraded mode: %s", exc)
-            return order_reserve_degraded(
-                sale=sale, user_id=user_id, quantity=quantity, idempotency_key=idempotency_key
-            )
-        if result.outcome != "NOT_PRIMED":
-            break
+        result = redis_scripts.reserve(
+            sale_keys(sale.id),
+            user_id=hold.user_id,
+            quantity=hold.quantity,
+            max_per_user=sale.max_per_user,
+            fingerprint=request_fingerprint(quantity=hold.quantity),
+            idempotency_key=hold.idempotency_key,
+            idempotency_ttl=settings.IDEMPOTENCY_TTL_SECONDS,
+            starts_ms=sale.starts_ms,
+            ends_ms=sale.ends_ms,
+            order_id=hold.order_id,
+            admission_key=hold.admission_key,
+            admission_jti=admission.jti if admission else None,
+            # Kept until the token could no longer be presented (its expiry plus the leeway).
+            admission_ttl=max(1, admission.expires_at - int(time.time()) + 30) if admission else 0,
+        )
+        if result.outcome != ReserveOutcome.NOT_PRIMED:
+            return result
         try:
             inventory_ensure_primed(sale_id=sale.id)
         except (InventoryUnavailable, RedisError, DatabaseError):
             raise ServiceUnavailable(
                 "Inventory is being prepared; try again.", code="inventory_unavailable"
             ) from None
+    return result
 
-    outcome = result.outcome
-    if outcome == "OK":
-        try:
-            reservation = _reserve_in_postgres(
-                sale=sale,
-                user_id=user_id,
-                quantity=quantity,
-                idempotency_key=idempotency_key,
-                order_id=order_id,
-                units=result.units,
-                units_left=result.units_left,
-                fingerprint=fingerprint,
-                admission_finished=admission is not None,
-            )
-        except BaseException:
-            if admission_key:
-                _admission_unspend(admission_key)  # nothing was bought: it may try again
-            raise
-        return reservation
-    if outcome == "ADMISSION_USED":
-        raise Forbidden("This admission was already used for a purchase.", code="admission_used")
-    if outcome == "REPLAY":
-        return _replay(
-            sale=sale,
-            user_id=user_id,
-            record=result.record or "",
-            fingerprint=fingerprint,
-            idempotency_key=idempotency_key,
-        )
-    if outcome == "SOLD_OUT":
-        if result.units_left == 0:
-            sale_remember_sold_out(sale.id)
-        raise SoldOut(
-            "Sold out: every unit is taken."
-            if result.units_left == 0
-            else f"Only {result.units_left} unit(s) left."
-        )
-    if outcome == "LIMIT":
-        raise AlreadyReserved(
-            f"You already hold {result.held} unit(s); the limit is {sale.max_per_user}."
-        )
-    if outcome == "NOT_STARTED":
-        seconds = max(1, (result.ms_to_start or 0) // 1000)
-        raise TooEarly(
-            "The sale has not started yet.",
-            extra={"starts_at": isoformat_z(sale.starts_at), "starts_in_seconds": seconds},
-            headers={"Retry-After": str(seconds)},
-        )
-    if outcome == "ENDED":
-        raise Gone("This sale has ended.", code="sale_ended")
-    raise ServiceUnavailable(
-        "Inventory is being prepared; try again.", code="inventory_unavailable"
-    )
+
+def order_from_hold(hold: Hold) -> Reservation:
+    """Commit the hold as an order: with the holds waiting at the same moment in one
+    transaction (group commit), or alone when the caller is inside a transaction of its own
+    or the group could not take it."""
+    if settings.ORDER_GROUP_COMMIT and not connection.in_atomic_block:
+        verdict, recorded = group_commit.hold_commit(hold)
+        if verdict is HoldVerdict.RECORDED:
+            return hold_created_reservation(hold, recorded)
+    return order_from_hold_alone(hold)
 
 
 class _Refused(Exception):
-    def __init__(self, units_free: bool, error: ApplicationError):
-        self.units_free = units_free
+    def __init__(self, error: ApplicationError, *, units_free: bool):
         self.error = error
+        self.units_free = units_free
 
 
-def _reserve_in_postgres(
-    *,
-    sale: SaleSnapshot,
-    user_id: int,
-    quantity: int,
-    idempotency_key: str,
-    order_id: str,
-    units: list[int],
-    units_left: int | None,
-    fingerprint: str,
-    admission_finished: bool = False,
-) -> Reservation:
-    keys = sale_keys(sale.id)
+def order_from_hold_alone(hold: Hold) -> Reservation:
+    """Commit the hold as an order in a transaction of its own, where a refusal or an error
+    is this hold's alone: the hold (and the admission) goes back before the answer."""
+    sale = hold.sale
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            reserved_until, taken, tally = order_insert_holding_units(
-                cursor,
-                sale=sale,
-                user_id=user_id,
-                quantity=quantity,
-                idempotency_key=idempotency_key,
-                order_id=order_id,
-                units=units,
-            )
-            if taken != quantity:
-                raise _Refused(False, SoldOut("Those units were just taken; try again."))
-            if tally != 1:
+            (recorded,) = orders_insert_holding_units(cursor, [hold])
+            if recorded.units_taken != hold.quantity:
+                raise _Refused(SoldOut("Those units were just taken; try again."), units_free=False)
+            if not hold_recorded_whole(hold, recorded):
                 raise _Refused(
-                    True,
                     AlreadyReserved(
                         f"You already hold the most units allowed ({sale.max_per_user})."
                     ),
+                    units_free=True,
                 )
     except _Refused as refused:
-        _giveback(keys, order_id, user_id, idempotency_key, units_free=refused.units_free)
+        hold_give_back(hold, units_free=refused.units_free)
         if not refused.units_free:
             _reconcile_soon(sale.id)
         raise refused.error from None
     except IntegrityError as exc:
-        _giveback(keys, order_id, user_id, idempotency_key, units_free=True)
         if _constraint(exc) != "order_idempotency_key_per_user":
+            hold_give_back(hold)
             logger.warning("postgres refused a reservation: %s", exc)
             raise ServiceUnavailable(
                 "The order could not be recorded; nothing was reserved.",
                 code="database_unavailable",
             ) from None
-        # The same idempotency key already made an order (Redis lost its record).
-        return _replay_from_postgres(
-            sale=sale, user_id=user_id, quantity=quantity, idempotency_key=idempotency_key
-        )
+        # The same idempotency key already made an order (Redis lost its record): that
+        # order is the answer, and this hold goes back (the admission stays spent).
+        try:
+            replay = reservation_replay(
+                sale=sale,
+                user_id=hold.user_id,
+                quantity=hold.quantity,
+                idempotency_key=hold.idempotency_key,
+            )
+        except BaseException:
+            hold_give_back(hold)
+            raise
+        if replay is None:
+            hold_give_back(hold)
+            raise ServiceUnavailable("Try again.", code="inventory_unavailable") from None
+        hold_give_back(hold, admission_too=False)
+        return replay
     except DatabaseError as exc:
         logger.warning("postgres refused a reservation: %s", exc)
-        _giveback(keys, order_id, user_id, idempotency_key, units_free=True)
+        hold_give_back(hold)
         raise ServiceUnavailable(
             "Orders are briefly unavailable; nothing was reserved.", code="database_unavailable"
         ) from None
     except BaseException:
-        _giveback(keys, order_id, user_id, idempotency_key, units_free=True)
+        hold_give_back(hold)
         raise
+    hold_confirm(hold)
+    return hold_created_reservation(hold, recorded)
 
-    body = {
-        "order_id": order_id,
-        "status": "reserved",
-        "reservation_expires_at": isoformat_z(reserved_until),
-        "payment_url": payment_url(order_id),
-        "order_url": order_url(order_id),
-        "remaining_inventory": units_left,
-    }
-    # One round trip after the commit: forget the in-flight hold, keep the reply for replays,
-    # and (with an admission) stop counting the shopper as active.
+
+def hold_confirm(hold: Hold) -> None:
+    """One round trip after the commit: forget the hold as in flight and (with an
+    admission) stop counting the shopper as active. On a Redis error the orphan sweep
+    forgets the hold; an unfinished admission stops counting when its token expires."""
+    keys = sale_keys(hold.sale.id)
     try:
         pipe = script_pipeline(keys.inflight)
-        redis_scripts.confirm(
-            keys,
-            user_id=user_id,
-            idempotency_key=idempotency_key,
-            order_id=order_id,
-            record=f"done|{fingerprint}|{json.dumps(body)}",
-            client=pipe,
-        )
-        if admission_finished:
-            room_scripts.finish(room_keys(sale.id), user_id=user_id, order_id=order_id, client=pipe)
+        redis_scripts.holds_confirm(keys, [hold.order_id], client=pipe)
+        if hold.admission_key:
+            room_scripts.finish(
+                room_keys(hold.sale.id), user_id=hold.user_id, order_id=hold.order_id, client=pipe
+            )
         pipe.execute()
     except RedisError as exc:
-        # The orphan sweep forgets the hold; an unfinished admission stops counting as
-        # active when its token expires.
-        logger.warning("could not confirm order %s in Redis: %s", order_id, exc)
-    return Reservation(body=body, created=True)
+        logger.warning("could not confirm order %s in Redis: %s", hold.order_id, exc)
+
+
+def hold_give_back(hold: Hold, *, units_free: bool = True, admission_too: bool = True) -> None:
+    """Undo the Redis hold: its units (unless PostgreSQL said someone else holds them), the
+    shopper's count, its idempotency record and (``admission_too``) the admission it spent,
+    so the shopper may try again."""
+    try:
+        redis_scripts.giveback(
+            sale_keys(hold.sale.id),
+            order_id=hold.order_id,
+            user_id=hold.user_id,
+            idempotency_key=hold.idempotency_key,
+            admission_key=hold.admission_key if admission_too else None,
+            units_free=units_free,
+        )
+    except RedisError:
+        logger.warning("could not give back hold %s; the orphan sweep will", hold.order_id)
 
 
 def _constraint(exc: IntegrityError) -> str | None:
@@ -307,66 +318,8 @@ def _constraint(exc: IntegrityError) -> str | None:
     return getattr(diag, "constraint_name", None)
 
 
-def _admission_unspend(admission_key: str) -> None:
-    try:
-        get_redis().delete(admission_key)
-    except RedisError:
-        logger.warning("could not release admission marker %s", admission_key)
-
-
-def _giveback(keys, order_id, user_id, idempotency_key, *, units_free: bool) -> None:
-    try:
-        redis_scripts.giveback(
-            keys,
-            order_id=order_id,
-            user_id=user_id,
-            idempotency_key=idempotency_key,
-            units_free=units_free,
-        )
-    except RedisError:
-        logger.warning("could not give back hold %s; the orphan sweep will", order_id)
-
-
 def _reconcile_soon(sale_id: str) -> None:
     try:
         transaction.on_commit(lambda: reconcile_sale.delay(sale_id))
     except Exception:  # the broker being down must not fail the request
         logger.warning("could not schedule reconciliation of sale %s", sale_id)
-
-
-def _replay(
-    *, sale: SaleSnapshot, user_id: int, record: str, fingerprint: str, idempotency_key: str
-) -> Reservation:
-    state, _, rest = record.partition("|")
-    stored_fingerprint, _, payload = rest.partition("|")
-    if stored_fingerprint != fingerprint:
-        raise IdempotencyKeyReused("This X-Idempotency-Key was used with a different request body.")
-    if state == "done":
-        # The reply is kept for its order id; the order is shown as it is now (paid,
-        # cancelled, expired), by one primary-key read.
-        stored = json.loads(payload)
-        order = Order.objects.filter(id=stored["order_id"]).first()
-        if order is None:
-            return Reservation(body=stored, created=False)
-        return Reservation(
-            body=_body_from_order(order, stored.get("remaining_inventory")), created=False
-        )
-    order = Order.objects.filter(id=payload).first()
-    if order is None:
-        raise Conflict(
-            "The first request with this key is still being processed.",
-            code="request_in_progress",
-            headers={"Retry-After": "1"},
-        )
-    return Reservation(body=_body_from_order(order), created=False)
-
-
-def _replay_from_postgres(
-    *, sale: SaleSnapshot, user_id: int, quantity: int, idempotency_key: str
-) -> Reservation:
-    order = Order.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
-    if order is None:
-        raise ServiceUnavailable("Try again.", code="inventory_unavailable")
-    if str(order.sale_id) != sale.id or order.quantity != quantity:
-        raise IdempotencyKeyReused("This X-Idempotency-Key was used with a different request body.")
-    return Reservation(body=_body_from_order(order), created=False)

@@ -1,0 +1,159 @@
+"""Group commit: the holds of purchases waiting at the same moment become orders in ONE
+PostgreSQL transaction, each with its own outcome.
+
+PostgreSQL reaches its insert rate only with many transactions in flight; a web process has
+a few threads and a small pool. So the purchases of a process queue here, and the first to
+arrive while no commit is running leads: it takes every hold waiting (one per shopper, up to
+``ORDER_GROUP_COMMIT_MAX``), records them with one statement in one transaction on its own
+connection, then hands the next waiting purchase the lead and tells each of its followers its
+outcome. No thread of ours, no connection of ours: the leader is a request thread.
+
+Only what was committed is answered 201: when any hold of the group is refused (its units
+taken meanwhile, its shopper over the limit) or the transaction fails, the whole group rolls
+back and every purchase of it is recorded alone (``HoldVerdict.ALONE``), as without grouping,
+where its own refusal or error is decided. ``synchronous_commit`` is untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from enum import Enum
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from apps.core.redis import RedisError, script_pipeline
+from apps.inventory import redis_scripts
+from apps.inventory.keys import sale_keys
+from apps.waiting_room import redis_scripts as room_scripts
+from apps.waiting_room.keys import room_keys
+
+from .reservations import Hold, HoldRecorded, hold_recorded_whole, orders_insert_holding_units
+
+logger = logging.getLogger(__name__)
+
+
+class HoldVerdict(Enum):
+    RECORDED = "recorded"  # committed: the order exists
+    ALONE = "alone"  # not committed: record it alone, where its own outcome is decided
+    LEAD = "lead"  # (internal) this purchase leads the next group
+
+
+@dataclass
+class _Waiting:
+    hold: Hold
+    done: threading.Event
+    verdict: HoldVerdict | None = None
+    recorded: HoldRecorded | None = None
+
+
+class _GroupRefused(Exception):
+    """A hold of the group was refused: roll the group back."""
+
+
+class GroupCommit:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: list[_Waiting] = []
+        self._leading = False  # invariant: while False, the queue is empty
+
+    def hold_commit(self, hold: Hold) -> tuple[HoldVerdict, HoldRecorded | None]:
+        """Wait until ``hold`` is committed with its group (RECORDED) or must be recorded
+        alone (ALONE)."""
+        me = _Waiting(hold, threading.Event())
+        with self._lock:
+            self._queue.append(me)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            me.done.wait()
+            if me.verdict is not HoldVerdict.LEAD:
+                return me.verdict, me.recorded
+        self._lead()
+        return me.verdict, me.recorded
+
+    def _group_take(self) -> list[_Waiting]:
+        """The waiting holds (the leader's own first), one per shopper."""
+        limit = max(1, settings.ORDER_GROUP_COMMIT_MAX)
+        group, rest, shoppers = [], [], set()
+        with self._lock:
+            for waiting in self._queue:
+                if len(group) < limit and waiting.hold.user_id not in shoppers:
+                    shoppers.add(waiting.hold.user_id)
+                    group.append(waiting)
+                else:
+                    rest.append(waiting)
+            self._queue = rest
+        return group
+
+    def _lead(self) -> None:
+        group = self._group_take()
+        recorded = None
+        try:
+            recorded = _group_record([waiting.hold for waiting in group])
+        finally:
+            self._lead_hand_on()  # the next group's commit overlaps this one's answers
+            if recorded is None:
+                for waiting in group:
+                    waiting.verdict = HoldVerdict.ALONE
+            else:
+                for waiting, outcome in zip(group, recorded, strict=True):
+                    waiting.verdict, waiting.recorded = HoldVerdict.RECORDED, outcome
+                _group_confirm(group)
+            for waiting in group:
+                waiting.done.set()
+
+    def _lead_hand_on(self) -> None:
+        with self._lock:
+            if self._queue:
+                successor = self._queue[0]
+                successor.verdict = HoldVerdict.LEAD
+                successor.done.set()
+            else:
+                self._leading = False
+
+
+def _group_record(holds: list[Hold]) -> list[HoldRecorded] | None:
+    """Commit the group's orders, or None (rolled back) when a hold was refused or the
+    transaction failed."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            recorded = orders_insert_holding_units(cursor, holds)
+            if not all(map(hold_recorded_whole, holds, recorded)):
+                raise _GroupRefused
+    except _GroupRefused:
+        return None
+    except Exception as exc:
+        logger.info("a group of %d holds failed; each is recorded alone: %s", len(holds), exc)
+        return None
+    return recorded
+
+
+def _group_confirm(group: list[_Waiting]) -> None:
+    """After the commit, one round trip per sale: forget the holds as in flight and finish
+    the admissions they spent. On a Redis error the orphan sweep forgets the holds, and an
+    unfinished admission stops counting as active when its token expires."""
+    by_sale: dict[str, list[_Waiting]] = {}
+    for waiting in group:
+        by_sale.setdefault(waiting.hold.sale.id, []).append(waiting)
+    for sale_id, waitings in by_sale.items():
+        keys = sale_keys(sale_id)
+        try:
+            pipe = script_pipeline(keys.inflight)
+            redis_scripts.holds_confirm(keys, [w.hold.order_id for w in waitings], client=pipe)
+            for waiting in waitings:
+                if waiting.hold.admission_key:
+                    room_scripts.finish(
+                        room_keys(sale_id),
+                        user_id=waiting.hold.user_id,
+                        order_id=waiting.hold.order_id,
+                        client=pipe,
+                    )
+            pipe.execute()
+        except RedisError as exc:
+            logger.warning("could not confirm %d order(s) in Redis: %s", len(waitings), exc)
+
+
+group_commit = GroupCommit()

@@ -1,0 +1,127 @@
+"""Group commit: purchases waiting at the same moment become orders in one transaction, each
+with its own outcome; a refused hold never takes the others down with it, and nothing is
+answered 201 that was not committed."""
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from apps.core.errors import ApplicationError
+from apps.inventory.audit import sale_audit
+from apps.inventory.keys import sale_keys
+from apps.inventory.models import SaleBuyer
+from apps.orders.models import Order
+from apps.orders.services import order_reserve
+from apps.sales.selectors import sale_snapshot
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SHOPPERS = 12
+
+
+def _dsn() -> str:
+    db = settings.DATABASES["default"]
+    return "postgresql://{}@{}:{}/{}".format(
+        db["USER"], db["HOST"] or "127.0.0.1", db["PORT"] or 5432, db["NAME"]
+    )
+
+
+def _wait_for(condition, what: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _purchases_queued_behind_locked_units(sale, shoppers, redis_client):
+    """Start one purchase per shopper while another transaction holds every unit row: the
+    first group's leader blocks on them, the others queue behind it; then let go. Returns
+    each shopper's status code."""
+    snapshot = sale_snapshot(str(sale.id))
+    keys = sale_keys(sale.id)
+    locker = psycopg.connect(_dsn())
+    locker.execute("SELECT 1 FROM inventory_unit WHERE sale_id = %s FOR UPDATE", [sale.id])
+
+    def attempt(shopper):
+        try:
+            reservation = order_reserve(
+                sale=snapshot, user_id=shopper.id, quantity=1, idempotency_key=uuid.uuid4().hex
+            )
+            return 201 if reservation.created else 200
+        except ApplicationError as error:
+            return error.status
+        finally:
+            connection.close()
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(shoppers)) as pool:
+            futures = [pool.submit(attempt, shopper) for shopper in shoppers]
+            # Every hold is taken in Redis (the purchases wait on PostgreSQL), then release.
+            _wait_for(lambda: redis_client.hlen(keys.pending) == len(shoppers), "every hold")
+            time.sleep(0.2)
+            locker.rollback()
+            return [future.result(timeout=60) for future in futures]
+    finally:
+        locker.close()
+
+
+def _transactions(sale) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(DISTINCT xmin::text) FROM orders_order WHERE sale_id = %s", [sale.id]
+        )
+        return cursor.fetchone()[0]
+
+
+def test_purchases_waiting_together_commit_in_one_transaction(
+    make_sale, make_shopper, redis_client
+):
+    sale = make_sale(inventory=SHOPPERS * 2)
+    shoppers = [make_shopper() for _ in range(SHOPPERS)]
+
+    codes = _purchases_queued_behind_locked_units(sale, shoppers, redis_client)
+
+    assert codes == [201] * SHOPPERS
+    assert Order.objects.filter(sale=sale).count() == SHOPPERS
+    # The first leader's group (its own hold) and the group queued behind it: a handful of
+    # transactions, not one per purchase.
+    assert _transactions(sale) <= 3
+    keys = sale_keys(sale.id)
+    assert redis_client.zcard(keys.inflight) == 0 and redis_client.hlen(keys.pending) == 0
+    assert sale_audit(sale_id=sale.id).clean
+
+
+def test_a_refused_hold_in_a_group_is_refused_alone(make_sale, make_shopper, redis_client):
+    sale = make_sale(inventory=SHOPPERS * 2, max_per_user=1)
+    shoppers = [make_shopper() for _ in range(SHOPPERS)]
+    # PostgreSQL knows the last shopper already holds their limit; Redis does not.
+    SaleBuyer.objects.create(sale=sale, user=shoppers[-1], units_held=1, max_units=1)
+
+    codes = _purchases_queued_behind_locked_units(sale, shoppers, redis_client)
+
+    assert codes == [201] * (SHOPPERS - 1) + [409]
+    assert set(Order.objects.filter(sale=sale).values_list("user_id", flat=True)) == {
+        s.id for s in shoppers[:-1]
+    }
+    keys = sale_keys(sale.id)
+    assert redis_client.scard(keys.free) == SHOPPERS * 2 - (SHOPPERS - 1)  # its unit is back
+    assert redis_client.hlen(keys.pending) == 0
+
+
+def test_without_grouping_the_same_purchases_succeed(
+    make_sale, make_shopper, redis_client, settings
+):
+    settings.ORDER_GROUP_COMMIT = False
+    sale = make_sale(inventory=4)
+    shoppers = [make_shopper() for _ in range(4)]
+
+    codes = _purchases_queued_behind_locked_units(sale, shoppers, redis_client)
+
+    assert codes == [201] * 4
+    assert _transactions(sale) == 4
+    assert sale_audit(sale_id=sale.id).clean
