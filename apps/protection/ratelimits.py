@@ -1,11 +1,13 @@
 """Per-endpoint rate limits: a sliding window per shopper and per address.
 
-Each check is one Lua script on the shared Redis (``lua/sliding_window.lua``, loaded once and
-called by SHA): it keeps a log of the requests let through in the last window and lets a
-request through while the log holds fewer than the limit, by Redis's own clock, so every
-process shares one window and one clock. Unlike a fixed window, a burst straddling a window
-boundary cannot get twice the limit. When Redis errs, each process keeps the same sliding
-log in memory instead (fail open to a per-process limit, never a 500)."""
+A request's windows (per shopper and per address) are checked in one Lua call on the shared
+Redis (``lua/sliding_windows.lua``, called by SHA): each keeps a log of the requests let
+through in the last window and lets a request through while every log holds fewer than its
+limit, by Redis's own clock, so every process shares one window and one clock (on a Redis
+Cluster the keys live on different slots: one call per window there). Unlike a fixed
+window, a burst straddling a window boundary cannot get twice the limit. When Redis errs,
+each process keeps the same sliding logs in memory instead (fail open to a per-process
+limit, never a 500)."""
 
 from __future__ import annotations
 
@@ -22,12 +24,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
+from redis.cluster import RedisCluster
 
 from apps.core.lua import LuaScript
 
 logger = logging.getLogger(__name__)
 
-SLIDING_WINDOW = LuaScript(Path(__file__).parent / "lua" / "sliding_window.lua")
+SLIDING_WINDOWS = LuaScript(Path(__file__).parent / "lua" / "sliding_windows.lua")
 
 _RATE = re.compile(r"^(\d+)/(\d*)([smhd])?$")
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -102,21 +105,38 @@ _ids = itertools.count()
 _process = uuid.uuid4().hex[:12]
 
 
+@dataclass(frozen=True)
+class Window:
+    key: str  # the Redis key, prefix included
+    limit: int
+    seconds: int
+
+
+def sliding_windows_hit(windows: list[Window], *, now_us: int | None = None) -> tuple[int, Hit]:
+    """Count one request against every window, logged in all of them only when all have
+    room: (-1, allowed) or (the index of the first window that refuses, its Hit). ``now_us``
+    drives the clock in tests; by default the script reads Redis's TIME. Raises redis
+    errors."""
+    client = _connection()
+    request_id = f"{_process}:{next(_ids)}"
+    now = "" if now_us is None else now_us
+    groups = [windows] if not isinstance(client, RedisCluster) else [[w] for w in windows]
+    for offset, group in enumerate(groups):
+        args = [request_id, now]
+        for window in group:
+            args += [window.limit, window.seconds * 1_000_000]
+        refused, value = SLIDING_WINDOWS(keys=[w.key for w in group], args=args, client=client)
+        if refused:
+            index = offset + int(refused) - 1
+            return index, Hit(False, max(1, math.ceil(int(value) / 1_000_000)))
+    return -1, Hit(True)
+
+
 def sliding_window_hit(
     key: str, *, limit: int, window_seconds: int, now_us: int | None = None
 ) -> Hit:
-    """Count one request against ``limit`` per ``window_seconds`` under ``key`` (the Redis
-    key, prefix included by the caller). ``now_us`` drives the clock in tests; by default the
-    script reads Redis's TIME. Raises redis errors."""
-    window_us = window_seconds * 1_000_000
-    allowed, value = SLIDING_WINDOW(
-        keys=[key],
-        args=[limit, window_us, f"{_process}:{next(_ids)}", "" if now_us is None else now_us],
-        client=_connection(),
-    )
-    if allowed:
-        return Hit(True)
-    return Hit(False, max(1, math.ceil(int(value) / 1_000_000)))
+    """One window: count one request against ``limit`` per ``window_seconds`` under ``key``."""
+    return sliding_windows_hit([Window(key, limit, window_seconds)], now_us=now_us)[1]
 
 
 # When Redis is away, each process limits on its own: the same sliding log, in memory.
@@ -125,20 +145,37 @@ _local_logs: dict[str, collections.deque] = {}
 _LOCAL_KEYS_MAX = 100_000
 
 
+def _local_room(key: str, *, limit: int, window_seconds: int, now: float) -> Hit:
+    """Whether ``key``'s log has room now (under _local_lock; logs nothing)."""
+    log = _local_logs.get(key)
+    if log is None:
+        if len(_local_logs) >= _LOCAL_KEYS_MAX:
+            _local_logs.clear()
+        log = _local_logs[key] = collections.deque()
+    while log and log[0] <= now - window_seconds:
+        log.popleft()
+    if len(log) < limit:
+        return Hit(True)
+    return Hit(False, max(1, math.ceil(log[0] + window_seconds - now)))
+
+
 def _local_hit(key: str, *, limit: int, window_seconds: int, now: float | None = None) -> Hit:
+    return _local_hits([Window(key, limit, window_seconds)], now=now)[1]
+
+
+def _local_hits(windows: list[Window], now: float | None = None) -> tuple[int, Hit]:
+    """The same windows in this process's memory: logged in all only when all have room."""
     now = time.time() if now is None else now
     with _local_lock:
-        log = _local_logs.get(key)
-        if log is None:
-            if len(_local_logs) >= _LOCAL_KEYS_MAX:
-                _local_logs.clear()
-            log = _local_logs[key] = collections.deque()
-        while log and log[0] <= now - window_seconds:
-            log.popleft()
-        if len(log) < limit:
-            log.append(now)
-            return Hit(True)
-        return Hit(False, max(1, math.ceil(log[0] + window_seconds - now)))
+        for index, window in enumerate(windows):
+            hit = _local_room(
+                window.key, limit=window.limit, window_seconds=window.seconds, now=now
+            )
+            if not hit.allowed:
+                return index, hit
+        for window in windows:
+            _local_logs[window.key].append(now)
+    return -1, Hit(True)
 
 
 def _key(group: str, scope: str, value: str) -> str:
@@ -146,21 +183,24 @@ def _key(group: str, scope: str, value: str) -> str:
 
 
 def check(request, rule: Rule, *, user_id: int | None, ip: str) -> Limited | None:
-    """Count this request against the rule; the first limit exceeded, or None."""
+    """Count this request against the rule's windows (one Redis call); the first limit
+    exceeded, or None."""
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return None
-    checks = []
+    scopes, windows = [], []
     if rule.user_rate and user_id is not None:
-        checks.append(("user", rule.user_rate, str(user_id)))
+        scopes.append("user")
+        windows.append(Window(_key(rule.group, "user", str(user_id)), *rule.user_rate))
     if rule.ip_rate:
-        checks.append(("ip", rule.ip_rate, ip))
-    for scope, (limit, window), value in checks:
-        key = _key(rule.group, scope, value)
-        try:
-            hit = sliding_window_hit(key, limit=limit, window_seconds=window)
-        except Exception as exc:  # Redis is down: limit per process instead
-            logger.warning("rate limit store unavailable: %s", exc.__class__.__name__)
-            hit = _local_hit(key, limit=limit, window_seconds=window)
-        if not hit.allowed:
-            return Limited(scope, hit.retry_after)
-    return None
+        scopes.append("ip")
+        windows.append(Window(_key(rule.group, "ip", ip), *rule.ip_rate))
+    if not windows:
+        return None
+    try:
+        index, hit = sliding_windows_hit(windows)
+    except Exception as exc:  # Redis is down: limit per process instead
+        logger.warning("rate limit store unavailable: %s", exc.__class__.__name__)
+        index, hit = _local_hits(windows)
+    if hit.allowed:
+        return None
+    return Limited(scopes[index], hit.retry_after)

@@ -20,6 +20,8 @@ SEEN_COOKIE = "fs_seen"
 DEVICE_COOKIE = "fs_device"
 _COOKIE_SALT = "protection.cookie"
 WINDOW_SECONDS = 3600
+# A suspect's flag is recorded once per shopper and sale this often.
+FLAG_MARKER_SECONDS = 60
 
 _SCRIPTED_AGENTS = re.compile(
     r"curl|wget|python|httpx|aiohttp|requests|go-http|okhttp|java/|libwww|scrapy|headless"
@@ -46,6 +48,10 @@ WEIGHTS = {
 class Score:
     value: int = 0
     reasons: list[str] = field(default_factory=list)
+    # When the cheap signals alone already made the request a suspect, the flag's
+    # once-a-minute marker is set in the account signals' round trip: True when this request
+    # set it (its flag is to be recorded), False when it was already set, None when not tried.
+    flag_marked: bool | None = None
 
     def add(self, reason: str) -> None:
         self.reasons.append(reason)
@@ -92,8 +98,15 @@ def page_signals(request, score: Score) -> None:
         score.add("page_load_too_recent")
 
 
-def account_signals(*, request, sale_id: object, user_id: int, ip: str, score: Score) -> None:
-    """Accounts per IP and per device cookie, and the regularity of joins from one IP."""
+def flag_marker_key(sale_id: object, user_id: int) -> str:
+    return sale_key(sale_id, "bot", "flagged", user_id)
+
+
+def account_signals(
+    *, request, sale_id: object, user_id: int, ip: str, score: Score, flag: bool = False
+) -> None:
+    """Accounts per IP and per device cookie, and the regularity of joins from one IP; with
+    ``flag``, the flag's once-a-minute marker in the same round trip."""
     device = cookie_read(request.COOKIES.get(DEVICE_COOKIE))
     ip_accounts = sale_key(sale_id, "bot", "ip-accounts", ip)
     ip_times = sale_key(sale_id, "bot", "ip-times", ip)
@@ -114,6 +127,8 @@ def account_signals(*, request, sale_id: object, user_id: int, ip: str, score: S
             pipe.pfadd(device_accounts, user_id)
             pipe.pfcount(device_accounts)
             pipe.expire(device_accounts, WINDOW_SECONDS)
+        if flag:
+            pipe.set(flag_marker_key(sale_id, user_id), 1, nx=True, ex=FLAG_MARKER_SECONDS)
         results = pipe.execute()
     except RedisError:
         return  # these signals are extra; the join itself needs Redis and will say so
@@ -123,6 +138,8 @@ def account_signals(*, request, sale_id: object, user_id: int, ip: str, score: S
         score.add("many_accounts_per_device")
     if timing_is_regular([float(t) for t in results[5]]):
         score.add("regular_timing")
+    if flag:
+        score.flag_marked = bool(results[-1])
 
 
 def timing_is_regular(times: list[float]) -> bool:
@@ -137,11 +154,22 @@ def timing_is_regular(times: list[float]) -> bool:
     return statistics.pstdev(gaps) / mean < 0.05
 
 
-def request_score(*, request, sale_id: object, user_id: int, ip: str, body: dict) -> Score:
+def request_score(
+    *, request, sale_id: object, user_id: int, ip: str, body: dict, threshold: int = 101
+) -> Score:
+    """The request's score; when the signals read from the request alone reach
+    ``threshold``, the flag's marker is set in the one Redis round trip (Score.flag_marked)."""
     score = Score()
     if body.get("website"):
         score.add("honeypot")
     header_signals(request, score)
     page_signals(request, score)
-    account_signals(request=request, sale_id=sale_id, user_id=user_id, ip=ip, score=score)
+    account_signals(
+        request=request,
+        sale_id=sale_id,
+        user_id=user_id,
+        ip=ip,
+        score=score,
+        flag=score.value >= threshold,
+    )
     return score

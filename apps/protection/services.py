@@ -21,7 +21,7 @@ from apps.sales.models import BotPolicy, FlashSale
 
 from . import pow
 from .blocklist import is_blocked
-from .scoring import request_score
+from .scoring import FLAG_MARKER_SECONDS, flag_marker_key, request_score
 from .tasks import record_flag
 
 logger = logging.getLogger(__name__)
@@ -118,9 +118,23 @@ def join_screen(*, request, sale, user_id: int, body: dict) -> JoinVerdict:
             else "Requests from your network are blocked. Contact support if this is a mistake."
         )
     protection = sale_protection(sale)
-    score = request_score(request=request, sale_id=sale_id, user_id=user_id, ip=ip, body=body)
+    score = request_score(
+        request=request,
+        sale_id=sale_id,
+        user_id=user_id,
+        ip=ip,
+        body=body,
+        threshold=protection.bot_threshold,
+    )
     if "honeypot" in score.reasons:
-        flag_later(user_id=user_id, ip=ip, sale_id=sale_id, score=100, reasons=score.reasons)
+        flag_later(
+            user_id=user_id,
+            ip=ip,
+            sale_id=sale_id,
+            score=100,
+            reasons=score.reasons,
+            marked=score.flag_marked,
+        )
         raise BotSuspected("This request looks automated.", extra={"reasons": ["honeypot"]})
     pow.pow_verify(
         sale_id=sale_id,
@@ -131,7 +145,12 @@ def join_screen(*, request, sale, user_id: int, body: dict) -> JoinVerdict:
     suspect = score.value >= protection.bot_threshold
     if suspect:
         flag_later(
-            user_id=user_id, ip=ip, sale_id=sale_id, score=score.value, reasons=score.reasons
+            user_id=user_id,
+            ip=ip,
+            sale_id=sale_id,
+            score=score.value,
+            reasons=score.reasons,
+            marked=score.flag_marked,
         )
         if protection.bot_policy == BotPolicy.REFUSE:
             raise BotSuspected(
@@ -143,13 +162,28 @@ def join_screen(*, request, sale, user_id: int, body: dict) -> JoinVerdict:
     return JoinVerdict(score=score.value, reasons=score.reasons)
 
 
-def flag_later(*, user_id: int, ip: str, sale_id: str, score: int, reasons: list[str]) -> None:
+def flag_later(
+    *,
+    user_id: int,
+    ip: str,
+    sale_id: str,
+    score: int,
+    reasons: list[str],
+    marked: bool | None = None,
+) -> None:
     """Record a flag through Celery, once per shopper and sale a minute (no PostgreSQL write
-    on the refusal path)."""
-    try:
-        if not get_redis().set(sale_key(sale_id, "bot", "flagged", user_id), 1, nx=True, ex=60):
+    on the refusal path). ``marked``: whether the scoring's round trip already set the
+    once-a-minute marker (True: set by this request, False: set before; None: not tried)."""
+    if marked is None:
+        try:
+            marked = bool(
+                get_redis().set(
+                    flag_marker_key(sale_id, user_id), 1, nx=True, ex=FLAG_MARKER_SECONDS
+                )
+            )
+        except RedisError:
             return
-    except RedisError:
+    if not marked:
         return
     try:
         # No publish retries: a broker that is down must not slow the join.

@@ -789,6 +789,7 @@ def report(args, summary: dict, info: dict) -> None:
         ("reserve", "raw_lua_wsgi"),
         ("mix", "raw_lua_wsgi"),
         ("join", "bare"),
+        ("position", "bare"),
         ("page", "bare"),
         ("now_serving", "bare"),
     ):

@@ -264,3 +264,39 @@ def test_admin_block_and_clear_actions(admin_client, make_shopper, redis_client)
     response = admin_client.post(url, {"action": "clear", "_selected_action": [flag.pk]})
     flag.refresh_from_db()
     assert not flag.blocked and flag.score == 0
+
+
+def test_a_suspects_flag_marker_rides_the_scoring_round_trip(
+    make_sale, make_shopper, monkeypatch, settings
+):
+    """A request the cheap signals already mark as a suspect (a script: no page load, no
+    browser headers) sets its once-a-minute flag marker in the scoring's Redis round trip: one
+    round trip for the whole screen; its flag is recorded once a minute, not once a join."""
+    import redis.connection
+
+    from apps.protection import services
+
+    settings.BLOCKLIST_MEMORY_SECONDS = 60  # as in production: the block list from memory
+    queued = []
+    monkeypatch.setattr(
+        services.record_flag, "apply_async", lambda args, **kwargs: queued.append(args)
+    )
+    sale = make_sale(pow_difficulty=0, bot_policy="back_of_queue", bot_threshold=50)
+    warm = make_shopper()
+    for _ in range(2):  # the block list restored, then its copy in memory
+        join_screen(request=RequestFactory().post("/"), sale=sale, user_id=warm.id, body={})
+    round_trips = []
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(self, *args, **kwargs):
+        round_trips.append(args)
+        return send(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    suspect = make_shopper()
+    request = RequestFactory().post("/", HTTP_USER_AGENT="curl/8.0")
+    verdict = join_screen(request=request, sale=sale, user_id=suspect.id, body={})
+    assert verdict.back_of_queue
+    assert len(round_trips) == 1
+    join_screen(request=request, sale=sale, user_id=suspect.id, body={})
+    assert [args[0] for args in queued] == [warm.id, suspect.id]

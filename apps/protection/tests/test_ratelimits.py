@@ -104,3 +104,29 @@ def test_per_process_fallback_also_slides(settings):
     refused = ratelimits._local_hit("k", limit=3, window_seconds=60, now=t0 + 0.2)
     assert not refused.allowed and refused.retry_after == 60
     assert ratelimits._local_hit("k", limit=3, window_seconds=60, now=t0 + 60).allowed
+
+
+def test_a_requests_windows_take_one_call_and_a_refusal_counts_in_none(monkeypatch, redis_client):
+    """The shopper's and the address's windows are checked in one Redis call; a request the
+    address window refuses is not logged in the shopper's either."""
+    prefix = django_settings.REDIS_KEY_PREFIX
+    user = ratelimits.Window(prefix + "test:user", limit=5, seconds=60)
+    address = ratelimits.Window(prefix + "test:ip", limit=1, seconds=60)
+    calls = []
+    script = ratelimits.SLIDING_WINDOWS
+
+    def counted(**kwargs):
+        calls.append(kwargs["keys"])
+        return script(**kwargs)
+
+    monkeypatch.setattr(ratelimits, "SLIDING_WINDOWS", counted)
+    t0 = 1_800_000_000 * SECOND
+    assert ratelimits.sliding_windows_hit([user, address], now_us=t0) == (-1, ratelimits.Hit(True))
+    index, hit = ratelimits.sliding_windows_hit([user, address], now_us=t0 + 1)
+    assert index == 1 and not hit.allowed and hit.retry_after == 60
+    assert calls == [[user.key, address.key]] * 2
+    assert redis_client.zcard(user.key) == 1  # only the request let through
+    index, _ = ratelimits._local_hits([user, address], now=1.0)
+    assert index == -1
+    index, _ = ratelimits._local_hits([user, address], now=2.0)
+    assert index == 1 and len(ratelimits._local_logs[user.key]) == 1
