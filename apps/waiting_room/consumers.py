@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from apps.core import metrics
 from apps.core.errors import ApplicationError
@@ -92,7 +93,7 @@ class Watcher:
 
     async def follow_queue(self) -> None:
         try:
-            place = await sync_to_async(waiting_room_position)(
+            place = await _redis_call(waiting_room_position)(
                 sale=self.sale, user_id=self.user_id, claim=True
             )
         except (ApplicationError, RedisError):
@@ -136,6 +137,9 @@ class SaleFeed:
         self.ready = loop.create_future()
         self.stopping = False
         self.linger: asyncio.TimerHandle | None = None
+        self.last_text: str | None = None  # the latest broadcast, and when it came
+        self.last_at = float("-inf")
+        self.reading: asyncio.Future | None = None
         self.task = asyncio.ensure_future(self._run())
 
     async def join(self, watcher: Watcher) -> None:
@@ -193,9 +197,34 @@ class SaleFeed:
             self.ready.set_exception(exc)
             self.ready.exception()  # retrieved: not logged when no joiner waits
 
+    async def state(self, sale) -> str | None:
+        """The sale's state for a socket that just connected: the latest broadcast while the
+        releaser keeps broadcasting (no Redis call), else read once for all who ask at the
+        same moment. None when Redis is away (the next broadcast brings it)."""
+        if time.monotonic() - self.last_at <= settings.WAITING_ROOM_HEARTBEAT_SECONDS + 1:
+            return self.last_text
+        if self.reading is None:
+            self.reading = asyncio.ensure_future(self._read_state(sale))
+        reading = self.reading
+        try:
+            return await asyncio.shield(reading)
+        finally:
+            if self.reading is reading and reading.done():
+                self.reading = None
+
+    async def _read_state(self, sale) -> str | None:
+        try:
+            state = await _redis_call(room_now_serving)(sale)
+        except RedisError:
+            return None
+        return json.dumps(
+            {"type": "sale", "sale_id": self.sale_id, "phase": state["status"], **state}
+        )
+
     async def fan_out(self, event: dict) -> None:
         message = event["sale"]
         text = event.get("text") or json.dumps(message)
+        self.last_text, self.last_at = text, time.monotonic()
         frame = {"type": "websocket.send", "text": text}
         for watcher in tuple(self.watchers):
             try:
@@ -204,6 +233,31 @@ class SaleFeed:
                 continue
             if watcher.user_id is not None:
                 watcher.heard(message)
+
+
+def _redis_call(function):
+    """``function`` (Redis only, no ORM) on the default executor's threads: connects of many
+    sockets at once do not queue behind each other on the one thread-sensitive thread."""
+    return sync_to_async(function, thread_sensitive=False)
+
+
+# Sales known to this process, for SALE_SNAPSHOT_SECONDS (as sale_snapshot's own memory):
+# a crowd connecting to one sale costs no thread hop each.
+_sales: dict[str, tuple[float, object]] = {}
+_SALES_MAX = 1000
+
+
+async def _sale(sale_id: str):
+    known = _sales.get(sale_id)
+    now = time.monotonic()
+    if known is not None and now - known[0] < settings.SALE_SNAPSHOT_SECONDS:
+        return known[1]
+    sale = await database_sync_to_async(sale_snapshot)(sale_id)
+    if sale is not None and settings.SALE_SNAPSHOT_SECONDS > 0:
+        if len(_sales) >= _SALES_MAX:
+            _sales.clear()
+        _sales[sale_id] = (now, sale)
+    return sale
 
 
 # Feeds by event loop (tests run each scenario in a loop of its own), then by sale.
@@ -251,7 +305,7 @@ async def sale_stream(scope, receive, send) -> None:
         uuid.UUID(sale_id)
     except ValueError:
         return await _close(send, CLOSE_NOT_FOUND)
-    sale = await database_sync_to_async(sale_snapshot)(sale_id)
+    sale = await _sale(sale_id)
     if sale is None:
         return await _close(send, CLOSE_NOT_FOUND)
     query = parse_qs(scope.get("query_string", b"").decode())
@@ -273,13 +327,9 @@ async def sale_stream(scope, receive, send) -> None:
     metrics.websocket_connections.labels("sale").inc()
     try:
         await send({"type": "websocket.accept"})
-        try:
-            state = await sync_to_async(room_now_serving)(sale)
-            await watcher.send_json(
-                {"type": "sale", "sale_id": sale_id, "phase": state["status"], **state}
-            )
-        except RedisError:
-            pass
+        state = await feed.state(sale)
+        if state is not None:
+            await send({"type": "websocket.send", "text": state})
         if user_id is not None:
             await watcher.follow_queue()
         while True:

@@ -8,6 +8,9 @@ Prints, per number of connections:
   ws_last_client_ms N <p99 over broadcasts of the time until the last socket had it>
   ws_server_us_per_msg N <CPU of the ws process per delivered message, µs>
   ws_client_cpu_pct N <CPU of the load client processes, % of one core each>
+  ws_server_starved_pct N <% of the time the ws process waited for a CPU (shared machine)>
+  ws_capacity_msgs_per_s N <1e6 / ws_server_us_per_msg: what one free core delivers>
+  ws_fanout_cpu_ms N <N × ws_server_us_per_msg: one broadcast's CPU, the last client's floor>
 
 The load client (ws_load.py) is raw asyncio sockets in several processes; its CPU is printed
 so a reader can see it was not the bottleneck. Standalone (own Redis, own database, no wrk):
@@ -35,6 +38,41 @@ from scripts.bench_lib.ws_stats import figures, publish_at  # noqa: E402
 
 SIZES = (1000, 5000, 10000)
 ORIGIN = "http://127.0.0.1:8000"
+
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and every descendant (a server's workers are children)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry)] = int(fields[1])
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(child for child, parent in parents.items() if parent == current)
+    return found
+
+
+def tree_runqueue_seconds(pid: int) -> float:
+    """How long the threads of ``pid`` and its descendants waited for a CPU while runnable
+    (/proc/*/task/*/schedstat): on a shared machine, the time the server was starved."""
+    total = 0
+    for process in tree_pids(pid):
+        try:
+            tasks = os.listdir(f"/proc/{process}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                total += int(Path(f"/proc/{process}/task/{task}/schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -152,9 +190,11 @@ def measure(
         print(f"  {connected} connected in {connect_seconds:.1f} s; publishing", flush=True)
         client.measure()
         cpu_before, started = tree_cpu_seconds(server_pid), time.monotonic()
+        waited_before = tree_runqueue_seconds(server_pid)
         sent = publish_at(rate_hz, seconds, publish)
         time.sleep(1 / rate_hz)
         cpu = tree_cpu_seconds(server_pid) - cpu_before
+        waited = tree_runqueue_seconds(server_pid) - waited_before
         wall = time.monotonic() - started
         time.sleep(2.0)  # stragglers still count for latency, not for the rate
         received = client.stop()
@@ -165,6 +205,7 @@ def measure(
         connect_seconds=connect_seconds,
         connect_errors=errors,
         server_cpu_pct=100 * cpu / wall,
+        server_starved_pct=100 * waited / wall,
         server_us_per_msg=1e6 * cpu / max(1, result["delivered"]),
         client_cpu_pct=[100 * c / (wall + 2.0 + 1 / rate_hz) for c in received["cpu_seconds"]],
     )
@@ -206,6 +247,7 @@ def run(
                 f"ws {size}: {r['msgs_per_s']:.0f} msgs/s, p50 {r['p50_ms']:.0f} ms, p99 "
                 f"{r['p99_ms']:.0f} ms, last client p99 {r['last_client_p99_ms']:.0f} ms, "
                 f"missed {r['missed']}, server {r['server_cpu_pct']:.0f}% CPU "
+                f"(waited for a CPU {r['server_starved_pct']:.0f}% of the time) "
                 f"({r['server_us_per_msg']:.1f} µs/msg), clients "
                 f"{', '.join(f'{c:.0f}%' for c in r['client_cpu_pct'])}, connected in "
                 f"{r['connect_seconds']:.1f} s {r['connect_errors'] or ''}"
@@ -235,6 +277,13 @@ def report(reps: list[dict], command: str = "") -> None:
         print(f"ws_last_client_ms {size} {med('last_client_p99_ms'):.0f}")
         print(f"ws_server_us_per_msg {size} {med('server_us_per_msg'):.1f}")
         print(f"ws_missed {size} {med('missed'):.0f}")
+        print(f"ws_server_cpu_pct {size} {med('server_cpu_pct'):.0f}")
+        # What one core would do at the CPU each message cost (the figure that survives a
+        # shared machine): messages a second, and one broadcast's CPU (the last client's
+        # latency on a free core, plus the publish).
+        print(f"ws_capacity_msgs_per_s {size} {1e6 / med('server_us_per_msg'):.0f}")
+        print(f"ws_fanout_cpu_ms {size} {size * med('server_us_per_msg') / 1000:.0f}")
+        print(f"ws_server_starved_pct {size} {med('server_starved_pct'):.0f}")
         clients = statistics.median(max(x["client_cpu_pct"]) for x in runs)
         print(f"ws_client_cpu_pct {size} {clients:.0f}")
 

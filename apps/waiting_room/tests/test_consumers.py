@@ -163,3 +163,31 @@ def test_unknown_sale_and_bad_token_are_refused(make_sale):
     unknown, junk, bad_token = async_to_sync(scenario)()
     assert unknown == (False, 4404) and junk == (False, 4404)
     assert bad_token == (False, 4401)
+
+
+def test_a_signed_in_shoppers_session_authenticates_the_socket(make_sale, make_shopper, client):
+    """Without a token, the session cookie says who the socket is (channels' auth stack on
+    connect): the shopper may follow their own admission, not another's."""
+    from django.conf import settings
+
+    sale = make_sale(**PRE_QUEUE)
+    alice, bob = make_shopper(), make_shopper()
+    client.force_login(alice)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    headers = [*ORIGIN, (b"cookie", cookie.encode())]
+
+    async def scenario():
+        own = WebsocketCommunicator(
+            application, f"/ws/sales/{sale.id}/?user_id={alice.id}", headers=headers
+        )
+        own_connected = await own.connect()
+        first = await own.receive_json_from(timeout=3)
+        await own.disconnect()
+        other = WebsocketCommunicator(
+            application, f"/ws/sales/{sale.id}/?user_id={bob.id}", headers=headers
+        )
+        return own_connected, first, await other.connect()
+
+    own_connected, first, other = async_to_sync(scenario)()
+    assert own_connected == (True, None) and first["type"] == "sale"
+    assert other == (False, 4403)
