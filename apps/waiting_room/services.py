@@ -317,10 +317,12 @@ def sale_broadcast(*, sale_id: object, message: dict, force: bool = False) -> bo
             return False
         if not redis.set(keys.broadcast_gate, 1, nx=True, px=gate_ms):
             return False
-    redis.set(
+    pipe = redis.pipeline(transaction=False)
+    pipe.set(
         keys.broadcast_queue_gate, 1, px=int(settings.WAITING_ROOM_QUEUE_BROADCAST_SECONDS * 1000)
     )
-    redis.set(keys.broadcast_last, encoded, ex=settings.WAITING_ROOM_HEARTBEAT_SECONDS)
+    pipe.set(keys.broadcast_last, encoded, ex=settings.WAITING_ROOM_HEARTBEAT_SECONDS)
+    pipe.execute()
     from channels.layers import get_channel_layer
 
     async_to_sync(get_channel_layer().group_send)(
