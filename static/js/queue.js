@@ -34,6 +34,7 @@
     admission: null, // {token, expiresMs}
     askingPosition: false,
     nextPositionAskMs: 0,
+    positionSeenMs: 0, // when the server last told this page its place (join, /position, socket)
     socket: null,
     polling: false,
   };
@@ -183,6 +184,7 @@
 
   // ---- following the queue -------------------------------------------------------------
   function placed(body) {
+    q.positionSeenMs = Drop.now();
     if (body.admission_token) {
       return admitted(body.admission_token, body.admission_expires_at);
     }
@@ -298,17 +300,25 @@
     renderWaiting();
   }
 
-  // Once the rank is reached (or at the start, for a place drawn then), ask /position once;
-  // again only after a pause if the server says "not yet".
+  // The page asks the server about itself (/position) only when it believes its turn has
+  // come (its rank reached, or the start, for a place drawn then), again after a pause if the
+  // server says "not yet", and otherwise once a minute as a fallback (the one request a
+  // waiting shopper costs the origin; now_serving is public and cached by nginx or a CDN).
+  var POSITION_FALLBACK_MS = 60000;
+
   function maybeAskPosition() {
     if (q.state !== "waiting" || q.askingPosition) return;
     var t = Drop.now();
-    var due = q.rank == null ? t >= starts : position() === 0;
-    if (!due || t < q.nextPositionAskMs) return;
-    askPosition(false);
+    var drawn = q.rank == null && t >= starts;
+    var turn = drawn || position() === 0;
+    var fallback = t - q.positionSeenMs >= POSITION_FALLBACK_MS;
+    if (!(turn || fallback) || t < q.nextPositionAskMs) return;
+    // The whole crowd learns its drawn rank at the start: spread that over a few seconds (a
+    // shopper admitted meanwhile hears it over the socket). A reached turn asks at once.
+    askPosition(false, drawn ? 5000 : 500);
   }
 
-  function askPosition(force) {
+  function askPosition(force, spreadMs) {
     if (q.askingPosition && !force) return;
     q.askingPosition = true;
     // Jitter so a whole batch does not ask in the same millisecond.
@@ -317,6 +327,7 @@
         .then(function (res) {
           q.askingPosition = false;
           q.nextPositionAskMs = Drop.now() + 2000 + Math.random() * 2000;
+          q.positionSeenMs = Drop.now();
           if (res.status === 200) return placed(res.body);
           if (res.status === 404) return join();
           if (res.body.error === "sale_ended") return show("ended");
@@ -325,8 +336,9 @@
         .catch(function () {
           q.askingPosition = false;
           q.nextPositionAskMs = Drop.now() + 3000;
+          q.positionSeenMs = Drop.now(); // the minute's fallback waits a minute again
         });
-    }, Math.random() * 500);
+    }, Math.random() * (spreadMs || 500));
   }
 
   function follow() {

@@ -162,7 +162,11 @@ def test_shopper_signs_in_waits_joins_is_admitted_buys_and_sees_the_reservation(
     assert "129.00 USD" in page.text_content("main")
     shot("03-sale-countdown")
 
-    # The waiting room: proof of work, then a place drawn at the start.
+    # The waiting room: proof of work, then a place drawn at the start. The page asks the
+    # server about its own place only when its turn may have come (here: once, at the start,
+    # for the drawn rank) or once a minute, never on every update.
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/position" in r.url else None)
     page.get_by_role("link", name="Join the waiting room").click()
     page.wait_for_url(f"{live_server.url}/sales/{sale.id}/queue/")
     page.locator('[data-queue][data-state="waiting"]').wait_for(timeout=60_000)
@@ -186,6 +190,7 @@ def test_shopper_signs_in_waits_joins_is_admitted_buys_and_sees_the_reservation(
     page.locator('[data-queue][data-state="admitted"]').wait_for(timeout=60_000)
     shot("05-admitted")
     assert polls == []  # followed over the socket, not by polling
+    assert len(asked) <= 2, asked
     page.get_by_role("button", name="Buy now").click()
 
     # The reservation: status, countdown, pay link.
