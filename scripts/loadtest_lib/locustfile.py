@@ -1,13 +1,15 @@
 """Locust journeys for scripts/loadtest (a sale simulator against a running server).
 
-Shoppers open the sale page, join the waiting room (pre-queue when they arrive early), poll
-their place, buy once admitted, then pay with a card from the mix (success, decline, timeout)
-or abandon. Bots skip the page, join and poll hard and buy at once. Everyone fires at the
-start second (the thundering herd): users are spawned before the start and wait for it.
+Shoppers open the sale page, join the waiting room, follow the queue as the page does
+(static/js/queue.js with its socket refused: the public now_serving every 1-2 s, /position
+only when their rank is reached or once a minute), buy once admitted, then pay with a card
+from the mix (success, decline, timeout) or abandon. Bots skip the page, join, poll
+/position hard and buy at once. Everyone arrives in the start second (the thundering herd):
+users are spawned before the start and wait for it.
 
 Configured by LOADTEST_CONFIG (a JSON file written by run.py): sale id, start (epoch s),
 credentials, card mix. Writes LOADTEST_RESULTS (JSON) at the end: errors by endpoint and
-code, admissions, purchases, payments.
+code, admissions, purchases, payments, and what waiting cost the origin.
 """
 
 from __future__ import annotations
@@ -34,6 +36,20 @@ random.shuffle(_people)
 random.shuffle(_bots)
 codes: Counter = Counter()
 journey: Counter = Counter()
+# What the waiting costs the origin: /position asks made between the join and the end of the
+# wait (now_serving is public and cached by nginx or a CDN, so not counted), and the seconds
+# spent waiting, summed over shoppers (bots are counted apart: they poll hard on purpose).
+waiting: Counter = Counter()
+
+
+def _json(response) -> dict:
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _take(pool):
@@ -56,10 +72,16 @@ class Journey(HttpUser):
 
     abstract = True
     wait_time = between(0, 0)
-    poll_seconds = 1.0
     load_page = True
     think = (1.0, 4.0)
     kind = "shopper"
+    # How a waiting page follows the queue (static/js/queue.js with its socket refused, the
+    # costliest case): the public now_serving every 1-2 s (nginx or a CDN keeps it a second),
+    # and /position only when the turn has come (again 2-4 s later if not yet ready), or once
+    # a minute. A bot polls /position hard instead.
+    follow_seconds = (1.0, 2.0)
+    position_fallback_seconds = 60.0
+    hammer_position = False
 
     def on_start(self):
         self.credential = _take(_people if self.kind == "shopper" else _bots)
@@ -74,41 +96,81 @@ class Journey(HttpUser):
                 r.success()  # 4xx answers are part of a sale (sold out, not yet, limits)
             return r
 
+    def _waiting_request(self):
+        with _lock:
+            waiting[f"{self.kind} origin_requests"] += 1
+
+    def _position(self):
+        r = self.call(
+            "GET",
+            f"/api/v1/flash_sales/{SALE}/waiting_room/position",
+            "position",
+            headers=self.auth,
+        )
+        return r, _json(r)
+
+    def follow(self, place: dict) -> str | None:
+        """Wait like the page: the admission token, or None (gave up or sold out)."""
+        rank = place.get("rank") or None
+        now_serving = int(place.get("now_serving") or 0)
+        asked_at = time.time()
+        next_ask = 0.0
+        deadline = time.time() + CONFIG["patience_seconds"]
+        while time.time() < deadline:
+            now = time.time()
+            turn = (rank is None and now >= START) or (rank is not None and now_serving >= rank)
+            if self.hammer_position or (
+                now >= next_ask and (turn or now - asked_at >= self.position_fallback_seconds)
+            ):
+                if not self.hammer_position and rank is None:
+                    time.sleep(random.uniform(0, 5))  # the drawn ranks: spread over 5 s
+                self._waiting_request()
+                r, body = self._position()
+                asked_at = time.time()
+                next_ask = asked_at + random.uniform(2, 4)
+                if body.get("admission_token"):
+                    return body["admission_token"]
+                if r.status_code == 410 or body.get("status") in ("sold_out", "expired", "ended"):
+                    journey[f"{self.kind} saw sold out in the queue"] += 1
+                    return None
+                rank = body.get("rank") or rank
+                now_serving = max(now_serving, int(body.get("now_serving") or 0))
+            if self.hammer_position:
+                time.sleep(0.2)
+                continue
+            r = self.call(
+                "GET", f"/api/v1/flash_sales/{SALE}/waiting_room/now_serving", "now_serving"
+            )
+            public = _json(r)
+            now_serving = max(now_serving, int(public.get("now_serving") or 0))
+            if public.get("status") in ("sold_out", "ended", "cancelled"):
+                journey[f"{self.kind} saw sold out in the queue"] += 1
+                return None
+            time.sleep(random.uniform(*self.follow_seconds))
+        journey[f"{self.kind} gave up waiting"] += 1
+        return None
+
     @task
     def buy(self):
+        # Everyone arrives in the start second (the thundering herd): users are spawned
+        # before it and wait for it; shoppers load the sale page first, bots go straight in.
+        time.sleep(max(0.0, START - time.time()) + random.uniform(0, 1))
         if self.load_page:
             self.call("GET", f"/sales/{SALE}/", "page")
-        # arrive before the start (pre-queue) or at the thundering-herd second
-        wait = START - time.time()
-        if wait > 0:
-            time.sleep(min(wait, random.uniform(0, max(0.0, wait))) if self.load_page else wait)
         r = self.call(
             "POST", f"/api/v1/flash_sales/{SALE}/waiting_room", "join", json={}, headers=self.auth
         )
         if r.status_code != 200:
             journey[f"{self.kind} join refused"] += 1
             raise StopUser()
-        admission = None
-        deadline = time.time() + CONFIG["patience_seconds"]
-        while time.time() < deadline:
-            r = self.call(
-                "GET",
-                f"/api/v1/flash_sales/{SALE}/waiting_room/position",
-                "position",
-                headers=self.auth,
-            )
-            body = (
-                r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
-            )
-            if body.get("admission_token"):
-                admission = body["admission_token"]
-                break
-            if r.status_code == 410 or body.get("status") in ("sold_out", "expired", "ended"):
-                journey[f"{self.kind} saw sold out in the queue"] += 1
-                raise StopUser()
-            time.sleep(self.poll_seconds)
+        began = time.time()
+        try:
+            admission = _json(r).get("admission_token") or self.follow(_json(r))
+        finally:
+            with _lock:
+                waiting[f"{self.kind} seconds"] += time.time() - began
+                waiting[f"{self.kind} waited"] += 1
         if admission is None:
-            journey[f"{self.kind} gave up waiting"] += 1
             raise StopUser()
         journey[f"{self.kind} admitted"] += 1
         if self.kind == "shopper":
@@ -150,7 +212,7 @@ class Bot(Journey):
     weight = CONFIG["bot_weight"]
     kind = "bot"
     load_page = False
-    poll_seconds = 0.2
+    hammer_position = True
     think = (0.0, 0.0)
 
 
@@ -185,4 +247,4 @@ def _quit(environment, **_):
     out = os.environ.get("LOADTEST_RESULTS")
     if out:
         with open(out, "w") as f:
-            json.dump({"codes": dict(codes), "journey": dict(journey)}, f)
+            json.dump({"codes": dict(codes), "journey": dict(journey), "waiting": waiting}, f)

@@ -53,6 +53,12 @@ def main() -> None:
     )
     parser.add_argument("--pow", action="store_true", help="keep the sale's proof of work")
     parser.add_argument("--web", action="store_true", help="Locust's web UI instead of headless")
+    parser.add_argument(
+        "--nginx",
+        action="store_true",
+        help="put docs/nginx.conf (its microcache; per-address limits off, the whole crowd is "
+        "one address) in front of --host, as in production",
+    )
     args = parser.parse_args()
 
     import django
@@ -141,12 +147,52 @@ def main() -> None:
     ]
     if not args.web:
         command += ["--headless", "-t", f"{args.duration + args.starts_in}s", "--stop-timeout", "5"]
+    proxy = None
+    if args.nginx:
+        from urllib.parse import urlsplit
+
+        from apps.core.testing.nginx_server import Nginx
+
+        proxy = Nginx(web_ports=[urlsplit(args.host).port or 80], per_address_limits=False)
+        command[command.index("--host") + 1] = proxy.url
+        print(f"nginx {proxy.url} (docs/nginx.conf) in front of {args.host}", flush=True)
     began = time.time()
     try:
         subprocess.run(command, env=env, check=False)
     except KeyboardInterrupt:
         pass
+    finally:
+        if proxy:
+            proxy.stop()
     report(sale, workdir, results, people, bots, began)
+
+
+def herd_figures(stats: Path, waiting: dict) -> None:
+    """Issue 12's two figures: the sale page's p99 under the herd (goal <= 1 s), and what a
+    waiting shopper costs the origin (goal <= 1 request a minute; the public now_serving, which
+    nginx or a CDN keeps for a second, is not counted)."""
+    page_p99 = None
+    if stats.exists():
+        with open(stats) as f:
+            for row in csv.DictReader(f):
+                if row["Name"] == "page" and row["99%"] not in ("", "N/A"):
+                    page_p99 = float(row["99%"])
+    if page_p99 is not None:
+        verdict = "meets" if page_p99 <= 1000 else "MISSES"
+        print(f"page p99_ms {page_p99:.0f} ({verdict} the goal of 1,000 ms)")
+    for kind in ("shopper", "bot"):
+        minutes = waiting.get(f"{kind} seconds", 0) / 60
+        if not minutes:
+            continue
+        requests = waiting.get(f"{kind} origin_requests", 0)
+        rate = requests / minutes
+        verdict = "" if kind == "bot" else f" ({'meets' if rate <= 1 else 'MISSES'} the goal of 1)"
+        print(
+            f"origin requests per waiting {kind} per minute {rate:.2f}{verdict}: {requests} "
+            f"/position asks over {minutes:.1f} {kind}-minutes of waiting by "
+            f"{waiting.get(f'{kind} waited', 0)} {kind}s (now_serving, public and cached, "
+            "not counted)"
+        )
 
 
 def report(sale, workdir: Path, results: Path, people, bots, began: float) -> None:
@@ -176,6 +222,7 @@ def report(sale, workdir: Path, results: Path, people, bots, began: float) -> No
     print("journeys:")
     for name, count in sorted(found["journey"].items()):
         print(f"  {name:<34}{count:>8}")
+    herd_figures(stats, found.get("waiting", {}))
     holding = Order.objects.filter(sale_id=sale.id, status__in=HOLDING_STATUSES)
     sold = holding.count()
     bot_names = {b["username"] for b in bots}

@@ -323,6 +323,8 @@
     q.askingPosition = true;
     // Jitter so a whole batch does not ask in the same millisecond.
     setTimeout(function () {
+      // The admission may have come over the socket meanwhile: nothing left to ask.
+      if (q.state !== "waiting") { q.askingPosition = false; return; }
       call("GET", "/waiting_room/position")
         .then(function (res) {
           q.askingPosition = false;

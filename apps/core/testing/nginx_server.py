@@ -3,6 +3,7 @@ own (temporary prefix, loopback ports), never the system service."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -40,7 +41,14 @@ def render_config(
 
 
 class Nginx:
-    def __init__(self, *, web_ports: list[int], ws_ports: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        web_ports: list[int],
+        ws_ports: list[int] | None = None,
+        per_address_limits: bool = True,
+    ) -> None:
+        """``per_address_limits=False`` for a load test whose whole crowd is one address."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.prefix = Path(tempfile.mkdtemp(prefix="fs-nginx-"))
@@ -51,6 +59,8 @@ class Nginx:
             ws_ports=ws_ports or [free_port()],
             cache_dir=self.prefix / "microcache",
         )
+        if not per_address_limits:
+            site = re.sub(r"\n\s*limit_(req|conn)\s[^;]*;", "", site)
         (self.prefix / "site.conf").write_text(site)
         (self.prefix / "nginx.conf").write_text(
             f"""
