@@ -31,7 +31,7 @@ def render_config(
     replacements = {
         "  server web:8000": "\n".join(f"  server 127.0.0.1:{port}" for port in web_ports),
         "  server ws:8001": "\n".join(f"  server 127.0.0.1:{port}" for port in ws_ports),
-        "listen 80;": f"listen 127.0.0.1:{listen_port};",
+        "listen 80 ": f"listen 127.0.0.1:{listen_port} ",
         f"proxy_cache_path {MICROCACHE} ": f"proxy_cache_path {cache_dir} ",
     }
     for old, new in replacements.items():
@@ -47,8 +47,10 @@ class Nginx:
         web_ports: list[int],
         ws_ports: list[int] | None = None,
         per_address_limits: bool = True,
+        access_log: Path | None = None,
     ) -> None:
-        """``per_address_limits=False`` for a load test whose whole crowd is one address."""
+        """``per_address_limits=False`` for a load test whose whole crowd is one address;
+        ``access_log``: a file of "uri status request_time cache_status" lines."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.prefix = Path(tempfile.mkdtemp(prefix="fs-nginx-"))
@@ -66,11 +68,13 @@ class Nginx:
             f"""
 user root;
 worker_processes 1;
+worker_rlimit_nofile 20000;
 pid {self.prefix}/nginx.pid;
 error_log {self.prefix}/error.log warn;
-events {{ worker_connections 2048; }}
+events {{ worker_connections 8192; }}
 http {{
-  access_log off;
+  log_format timing '$uri $status $request_time $upstream_cache_status';
+  access_log {f"{access_log} timing" if access_log else "off"};
   client_body_temp_path {self.prefix}/body;
   proxy_temp_path {self.prefix}/proxy;
   fastcgi_temp_path {self.prefix}/fastcgi;
