@@ -8,6 +8,8 @@ a session or a cookie, so the session, auth and CSRF middleware would only cost 
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 
@@ -31,14 +33,17 @@ class MiddlewareChainHandler(WSGIHandler):
 
 
 class PathDispatch:
-    """The WSGI application: requests under ``API_PATH_PREFIX`` to the API chain."""
+    """The WSGI application: requests under ``API_PATH_PREFIX``, and the shared pages
+    (``SHARED_PAGE_PATHS``: the same for every shopper, no session read), to the lean chain."""
 
     def __init__(self):
         self.prefix = settings.API_PATH_PREFIX
+        self.shared_pages = re.compile(settings.SHARED_PAGE_PATHS)
         self.site = WSGIHandler()
         self.api = MiddlewareChainHandler(settings.API_MIDDLEWARE)
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO", "").startswith(self.prefix):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(self.prefix) or self.shared_pages.fullmatch(path):
             return self.api(environ, start_response)
         return self.site(environ, start_response)

@@ -68,6 +68,9 @@ _PAGES_ONLY = {
     "django.contrib.messages.middleware.MessageMiddleware",
 }
 API_MIDDLEWARE = [m for m in MIDDLEWARE if m not in _PAGES_ONLY]
+# The shared pages (the list and a sale page) read no session, cookie or user either (they are
+# the same bytes for everyone, apps/sales/pages.py): the herd's page loads take the lean chain.
+SHARED_PAGE_PATHS = r"/(sales/[0-9a-fA-F-]{36}/)?"
 
 ROOT_URLCONF = "flashsale.urls"
 WSGI_APPLICATION = "flashsale.wsgi.application"

@@ -125,6 +125,27 @@ def test_the_herd_gets_one_render_per_page_per_second_per_process(make_sale, set
         memories_reset()
 
 
+def test_the_shared_pages_take_the_lean_chain_with_their_security_headers(make_sale):
+    """The servers' WSGI application sends the list and sale pages through the API's lean
+    chain (no session, CSRF, auth or messages middleware): they read none of it."""
+    from apps.core.handlers import PathDispatch
+    from apps.core.tests.test_api_chain import call
+
+    application = PathDispatch()
+    sale = make_sale(title="Lean drop", starts_in=timedelta(seconds=90))
+    for path in (f"/sales/{sale.id}/", "/"):
+        status, headers, content = call(application, "GET", path)
+        assert status == 200 and b"Lean drop" in content
+        assert "set-cookie" not in headers and "vary" not in headers
+        assert "public" in headers["cache-control"][0]
+        assert headers["x-frame-options"] == ["DENY"]
+        assert "script-src 'self';" in headers["content-security-policy"][0]
+        assert_csp_safe(content.decode())
+    # Any other page keeps the full chain (the queue page needs the session).
+    assert application.shared_pages.fullmatch(f"/sales/{sale.id}/queue/") is None
+    assert application.shared_pages.fullmatch("/orders/") is None
+
+
 def test_an_unknown_sale_is_never_remembered_as_a_page(client, settings):
     settings.PUBLIC_PAGE_SECONDS = 1.0
     memories_reset()
