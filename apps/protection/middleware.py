@@ -3,6 +3,7 @@ the page-load cookies the bot screen reads), and the security headers."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -11,7 +12,9 @@ from django.conf import settings
 
 from apps.core.authentication import request_bearer
 from apps.core.errors import ApplicationError, ServiceUnavailable
-from apps.core.http import error_response
+from apps.core.http import error_response, idempotency_key_header
+from apps.inventory.keys import sale_keys
+from apps.orders.services.purchase import sale_known_sold_out
 
 from . import logins, ratelimits
 from .scoring import DEVICE_COOKIE, SEEN_COOKIE, cookie_sign
@@ -36,6 +39,25 @@ def token_user_id(request) -> int | None:
     return request_bearer(request).user_id
 
 
+_PURCHASE_PATH = re.compile(r"^/api/v1/flash_sales/(?P<sale_id>[^/]+)/purchase/?$")
+
+
+def replay_probe_key(request, rule, user_id: int | None) -> str | None:
+    """A purchase of a sale this process knows sold out is refused unless it is a replay:
+    the idempotency record it would replay is asked in the rate limits' round trip, so the
+    refusal takes one Redis call (the view reads ``request.replay_record_exists``)."""
+    if rule.group != "purchase" or request.method != "POST" or user_id is None:
+        return None
+    match = _PURCHASE_PATH.match(request.path_info)
+    if match is None or not sale_known_sold_out(match["sale_id"]):
+        return None
+    try:
+        idempotency_key = idempotency_key_header(request, required=True)
+    except ApplicationError:
+        return None  # the view answers the 400
+    return sale_keys(match["sale_id"]).idempotency(user_id, idempotency_key)
+
+
 class ProtectionMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -56,7 +78,11 @@ class ProtectionMiddleware:
             return self._page(request, self.get_response(request))
         ip = client_ip(request)
         user_id = token_user_id(request)
-        limited = ratelimits.check(request, rule, user_id=user_id, ip=ip)
+        probe = replay_probe_key(request, rule, user_id)
+        verdict = ratelimits.check(request, rule, user_id=user_id, ip=ip, probe_key=probe)
+        if verdict.probe_exists is not None:
+            request.replay_record_exists = verdict.probe_exists
+        limited = verdict.limited
         if limited:
             return error_response(
                 RateLimited(

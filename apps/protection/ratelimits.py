@@ -112,31 +112,48 @@ class Window:
     seconds: int
 
 
-def sliding_windows_hit(windows: list[Window], *, now_us: int | None = None) -> tuple[int, Hit]:
+@dataclass(frozen=True)
+class WindowsHit:
+    index: int  # the first window that refused, -1 when every one had room
+    hit: Hit
+    probe_exists: bool | None = None  # the probed key's existence; None when not probed
+
+
+def sliding_windows_hit(
+    windows: list[Window], *, now_us: int | None = None, probe_key: str | None = None
+) -> WindowsHit:
     """Count one request against every window, logged in all of them only when all have
-    room: (-1, allowed) or (the index of the first window that refuses, its Hit). ``now_us``
-    drives the clock in tests; by default the script reads Redis's TIME. Raises redis
-    errors."""
+    room. ``probe_key``: a key of the shop's Redis whose existence the same call reports
+    (only asked where the limits live in that Redis and it is no cluster). ``now_us`` drives
+    the clock in tests; by default the script reads Redis's TIME. Raises redis errors."""
     client = _connection()
     request_id = f"{_process}:{next(_ids)}"
     now = "" if now_us is None else now_us
-    groups = [windows] if not isinstance(client, RedisCluster) else [[w] for w in windows]
+    if isinstance(client, RedisCluster):  # the keys live on different slots
+        groups, probe_key = [[w] for w in windows], None
+    else:
+        groups = [windows]
+    probe_exists = None
     for offset, group in enumerate(groups):
-        args = [request_id, now]
+        probe = probe_key if offset == 0 else None
+        args = [request_id, now, "1" if probe else ""]
         for window in group:
             args += [window.limit, window.seconds * 1_000_000]
-        refused, value = SLIDING_WINDOWS(keys=[w.key for w in group], args=args, client=client)
+        keys = [w.key for w in group] + ([probe] if probe else [])
+        refused, value, exists = SLIDING_WINDOWS(keys=keys, args=args, client=client)
+        if probe:
+            probe_exists = bool(exists)
         if refused:
-            index = offset + int(refused) - 1
-            return index, Hit(False, max(1, math.ceil(int(value) / 1_000_000)))
-    return -1, Hit(True)
+            hit = Hit(False, max(1, math.ceil(int(value) / 1_000_000)))
+            return WindowsHit(offset + int(refused) - 1, hit, probe_exists)
+    return WindowsHit(-1, Hit(True), probe_exists)
 
 
 def sliding_window_hit(
     key: str, *, limit: int, window_seconds: int, now_us: int | None = None
 ) -> Hit:
     """One window: count one request against ``limit`` per ``window_seconds`` under ``key``."""
-    return sliding_windows_hit([Window(key, limit, window_seconds)], now_us=now_us)[1]
+    return sliding_windows_hit([Window(key, limit, window_seconds)], now_us=now_us).hit
 
 
 # When Redis is away, each process limits on its own: the same sliding log, in memory.
@@ -160,10 +177,10 @@ def _local_room(key: str, *, limit: int, window_seconds: int, now: float) -> Hit
 
 
 def _local_hit(key: str, *, limit: int, window_seconds: int, now: float | None = None) -> Hit:
-    return _local_hits([Window(key, limit, window_seconds)], now=now)[1]
+    return _local_hits([Window(key, limit, window_seconds)], now=now).hit
 
 
-def _local_hits(windows: list[Window], now: float | None = None) -> tuple[int, Hit]:
+def _local_hits(windows: list[Window], now: float | None = None) -> WindowsHit:
     """The same windows in this process's memory: logged in all only when all have room."""
     now = time.time() if now is None else now
     with _local_lock:
@@ -172,21 +189,36 @@ def _local_hits(windows: list[Window], now: float | None = None) -> tuple[int, H
                 window.key, limit=window.limit, window_seconds=window.seconds, now=now
             )
             if not hit.allowed:
-                return index, hit
+                return WindowsHit(index, hit)
         for window in windows:
             _local_logs[window.key].append(now)
-    return -1, Hit(True)
+    return WindowsHit(-1, Hit(True))
 
 
 def _key(group: str, scope: str, value: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}rl:{group}:{scope}:{value}"
 
 
-def check(request, rule: Rule, *, user_id: int | None, ip: str) -> Limited | None:
-    """Count this request against the rule's windows (one Redis call); the first limit
-    exceeded, or None."""
+@dataclass(frozen=True)
+class Verdict:
+    limited: Limited | None
+    probe_exists: bool | None = None  # see sliding_windows_hit
+
+
+def probe_shares_the_limits_redis() -> bool:
+    """Whether the limits live in the shop's own Redis (the default), so that a key of the
+    shop's can be probed in the limits' round trip."""
+    cache = getattr(settings, "RATELIMIT_USE_CACHE", "default")
+    return settings.CACHES[cache].get("LOCATION") == settings.REDIS_URL
+
+
+def check(
+    request, rule: Rule, *, user_id: int | None, ip: str, probe_key: str | None = None
+) -> Verdict:
+    """Count this request against the rule's windows (one Redis call): the first limit
+    exceeded, if any, and whether ``probe_key`` exists (when it could be asked)."""
     if not getattr(settings, "RATELIMIT_ENABLE", True):
-        return None
+        return Verdict(None)
     scopes, windows = [], []
     if rule.user_rate and user_id is not None:
         scopes.append("user")
@@ -195,12 +227,14 @@ def check(request, rule: Rule, *, user_id: int | None, ip: str) -> Limited | Non
         scopes.append("ip")
         windows.append(Window(_key(rule.group, "ip", ip), *rule.ip_rate))
     if not windows:
-        return None
+        return Verdict(None)
+    if probe_key is not None and not probe_shares_the_limits_redis():
+        probe_key = None
     try:
-        index, hit = sliding_windows_hit(windows)
+        result = sliding_windows_hit(windows, probe_key=probe_key)
     except Exception as exc:  # Redis is down: limit per process instead
         logger.warning("rate limit store unavailable: %s", exc.__class__.__name__)
-        index, hit = _local_hits(windows)
-    if hit.allowed:
-        return None
-    return Limited(scopes[index], hit.retry_after)
+        result = _local_hits(windows)
+    if result.hit.allowed:
+        return Verdict(None, result.probe_exists)
+    return Verdict(Limited(scopes[result.index], result.hit.retry_after), result.probe_exists)

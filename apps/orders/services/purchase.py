@@ -66,16 +66,20 @@ def sale_known_sold_out(sale_id: str) -> bool:
     return _sold_out.get(sale_id, False)
 
 
-def sold_out_refusal(*, sale_id: str, user_id: int, idempotency_key: str) -> None:
+def sold_out_refusal(
+    *, sale_id: str, user_id: int, idempotency_key: str, replay: bool | None = None
+) -> None:
     """Raise SoldOut when this process remembers the sale sold out, unless the request is
     a replay (its idempotency record exists): a replay always gets its order back.
-    One Redis round trip and no PostgreSQL; with Redis away the memory answers alone."""
+    One Redis round trip (none when ``replay`` was already asked, in the rate limits' call)
+    and no PostgreSQL; with Redis away the memory answers alone."""
     if not sale_known_sold_out(sale_id):
         return
-    try:
-        replay = get_redis().exists(sale_keys(sale_id).idempotency(user_id, idempotency_key))
-    except RedisError:
-        replay = False
+    if replay is None:
+        try:
+            replay = get_redis().exists(sale_keys(sale_id).idempotency(user_id, idempotency_key))
+        except RedisError:
+            replay = False
     if not replay:
         raise SoldOut("Sold out: every unit is taken.")
 

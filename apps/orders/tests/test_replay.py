@@ -71,3 +71,39 @@ def test_a_replay_after_a_decline_shows_the_order_as_it_is_now(client, make_sale
     assert body["payment_url"] is None  # nothing left to pay
     assert body["order_url"].endswith(f"/orders/{order_id}/")
     assert Order.objects.get(id=order_id).status == OrderStatus.CANCELLED
+
+
+def test_a_sold_out_refusal_takes_one_redis_round_trip_with_the_rate_limits_on(
+    client, make_sale, make_shopper, settings, monkeypatch
+):
+    """With the rate limits on (production), the replay check of a sold-out refusal rides the
+    limits' Lua call: one Redis round trip, no PostgreSQL; a replay of the success still gets
+    its order."""
+    import redis.connection
+
+    settings.SOLD_OUT_MEMORY_SECONDS = 60
+    settings.BLOCKLIST_MEMORY_SECONDS = 60
+    settings.RATELIMIT_ENABLE = True
+    sale = make_sale(inventory=1)
+    alice, bob = make_shopper(), make_shopper()
+    alices = admitted(alice, sale)["HTTP_AUTHORIZATION"]
+    first = purchase(client, sale, alices, "K")
+    assert first.status_code == 201, first.content
+    bobs = admitted(bob, sale)["HTTP_AUTHORIZATION"]
+    for key in ("B1", "B2"):  # the sale is now known sold out, the block list copy warm
+        assert purchase(client, sale, bobs, key).status_code == 410
+
+    round_trips = []
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(self, *args, **kwargs):
+        round_trips.append(args)
+        return send(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    with CaptureQueriesContext(connection) as queries:
+        refused = purchase(client, sale, bobs, "B3")
+    assert refused.status_code == 410 and refused.json()["error"] == "sold_out"
+    assert len(round_trips) == 1 and len(queries) == 0
+    replay = purchase(client, sale, alices, "K")
+    assert replay.status_code == 200 and replay.json() == first.json()

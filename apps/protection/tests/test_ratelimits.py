@@ -121,12 +121,12 @@ def test_a_requests_windows_take_one_call_and_a_refusal_counts_in_none(monkeypat
 
     monkeypatch.setattr(ratelimits, "SLIDING_WINDOWS", counted)
     t0 = 1_800_000_000 * SECOND
-    assert ratelimits.sliding_windows_hit([user, address], now_us=t0) == (-1, ratelimits.Hit(True))
-    index, hit = ratelimits.sliding_windows_hit([user, address], now_us=t0 + 1)
-    assert index == 1 and not hit.allowed and hit.retry_after == 60
+    first = ratelimits.sliding_windows_hit([user, address], now_us=t0)
+    assert first == ratelimits.WindowsHit(-1, ratelimits.Hit(True))
+    second = ratelimits.sliding_windows_hit([user, address], now_us=t0 + 1)
+    assert second.index == 1 and second.hit == ratelimits.Hit(False, 60)
     assert calls == [[user.key, address.key]] * 2
     assert redis_client.zcard(user.key) == 1  # only the request let through
-    index, _ = ratelimits._local_hits([user, address], now=1.0)
-    assert index == -1
-    index, _ = ratelimits._local_hits([user, address], now=2.0)
-    assert index == 1 and len(ratelimits._local_logs[user.key]) == 1
+    assert ratelimits._local_hits([user, address], now=1.0).index == -1
+    assert ratelimits._local_hits([user, address], now=2.0).index == 1
+    assert len(ratelimits._local_logs[user.key]) == 1
