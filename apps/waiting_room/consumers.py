@@ -32,6 +32,7 @@ from apps.core.redis import RedisError
 from apps.core.tokens import AUDIENCE_SHOPPER, TokenInvalid, token_decode
 from apps.sales.selectors import sale_snapshot
 
+from .frames import DirectWriter, text_frame
 from .selectors import room_now_serving
 from .services import sale_group, waiting_room_position
 
@@ -59,6 +60,7 @@ class Watcher:
         self.recheck_at = 0.0
         self.recheck_seconds = RECHECK_SECONDS
         self.lookup: asyncio.Task | None = None
+        self.direct: DirectWriter | None = None  # set once the socket is accepted
 
     async def send_json(self, content: dict) -> None:
         await self.send({"type": "websocket.send", "text": json.dumps(content)})
@@ -226,11 +228,20 @@ class SaleFeed:
         text = event.get("text") or json.dumps(message)
         self.last_text, self.last_at = text, time.monotonic()
         frame = {"type": "websocket.send", "text": text}
+        raw = None  # the same frame for every socket, built once (frames.py)
         for watcher in tuple(self.watchers):
-            try:
-                await watcher.send(frame)
-            except Exception:  # the socket is gone; its disconnect removes it
-                continue
+            direct = watcher.direct
+            if direct is not None:
+                if raw is None:
+                    raw = text_frame(text.encode())
+                written = direct.write(raw)
+            else:
+                written = False
+            if not written:
+                try:
+                    await watcher.send(frame)
+                except Exception:  # the socket is gone; its disconnect removes it
+                    continue
             if watcher.user_id is not None:
                 watcher.heard(message)
 
@@ -327,6 +338,7 @@ async def sale_stream(scope, receive, send) -> None:
     metrics.websocket_connections.labels("sale").inc()
     try:
         await send({"type": "websocket.accept"})
+        watcher.direct = DirectWriter.of(send) if settings.WS_DIRECT_FRAMES else None
         state = await feed.state(sale)
         if state is not None:
             await send({"type": "websocket.send", "text": state})

@@ -15,3 +15,7 @@ WAITING_ROOM_QUEUE_BROADCAST_SECONDS = env.float(
     "WAITING_ROOM_QUEUE_BROADCAST_SECONDS", default=1.0
 )
 WAITING_ROOM_HEARTBEAT_SECONDS = env.int("WAITING_ROOM_HEARTBEAT_SECONDS", default=5)
+# The ws process writes a broadcast's frame, built once, straight to each socket of uvicorn's
+# websockets-sansio protocol (apps/waiting_room/frames.py); off: every message through the
+# ASGI send.
+WS_DIRECT_FRAMES = env.bool("WS_DIRECT_FRAMES", default=True)

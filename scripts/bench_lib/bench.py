@@ -920,7 +920,9 @@ def main() -> None:
         info["load_after"] = os.getloadavg()
         report(args, summary, info)
         if "ws" in names:
-            ws_bench.report([r["ws"] for r in results["ws"] if r], ws_bench.server_command(args, 0))
+            ws_bench.report(
+                [r["ws"] for r in results["ws"] if r], ws_bench.server_command(args, "PORT")
+            )
         if args.json:
             Path(args.json).write_text(
                 json.dumps(

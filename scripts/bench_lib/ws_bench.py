@@ -328,7 +328,7 @@ def add_arguments(parser) -> None:
     )
 
 
-def server_command(args, port: int) -> str:
+def server_command(args, port: int | str) -> str:
     from apps.core.testing.fleet import procfile_command
 
     if args.ws_command:
