@@ -109,14 +109,14 @@ class ProtectionMiddleware:
         return self._purchase(request)
 
     def _purchase(self, request):
-        from apps.orders.services.degraded import fast_path_state
+        from apps.orders.services.degraded import FastPathState, fast_path_state
 
         if not self.purchase_slots.acquire(blocking=False):
             return error_response(
                 Overloaded("Too many purchases at this moment; try again.", retry_after=1)
             )
         try:
-            if fast_path_state() == "resyncing":
+            if fast_path_state() is FastPathState.RESYNCING:
                 return error_response(
                     ServiceUnavailable(
                         "Inventory is being resynchronised; try again.",

@@ -75,8 +75,9 @@ class GroupCommit:
         return me.verdict, me.recorded
 
     def _group_take(self) -> list[_Waiting]:
-        """The waiting holds (the leader's own first), one per shopper."""
-        limit = max(1, settings.ORDER_GROUP_COMMIT_MAX)
+        """The waiting holds (the leader's own first), one per shopper. Never raises: a
+        leader that failed here would leave its followers waiting."""
+        limit = max(1, getattr(settings, "ORDER_GROUP_COMMIT_MAX", 64))
         group, rest, shoppers = [], [], set()
         with self._lock:
             for waiting in self._queue:
