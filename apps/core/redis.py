@@ -40,7 +40,7 @@ class ClusterUnavailable(redis.ConnectionError):
 class _Pipeline(ClusterPipeline):
     def execute(self, raise_on_error: bool = True):
         try:
-            return super().execute(raise_on_error)
+            return super().execute(raise_on_error=raise_on_error)
         except RedisClusterException as exc:
             raise ClusterUnavailable(str(exc)) from exc
 
