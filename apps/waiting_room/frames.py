@@ -9,8 +9,8 @@ once (``text_frame``) and ``DirectWriter`` writes it to the socket's transport.
 This reaches into the server's protocol object, so it is used only where everything it
 relies on is checked on connect (the protocol class of the pinned uvicorn, no extension
 negotiated: permessage-deflate would need a frame per socket) and again before each write
-(open, handshake done, nothing closing, the transport not applying back-pressure). Anywhere
-else, or when a check fails, the message goes through the ASGI ``send``."""
+(open, nothing closing, the transport not applying back-pressure). Anywhere else, the
+message goes through the ASGI ``send``."""
 
 from __future__ import annotations
 
@@ -58,16 +58,20 @@ class DirectWriter:
         return cls(protocol)
 
     def write(self, frame: bytes) -> bool:
-        """Write ``frame`` if the connection is open and takes it at once; False to send
-        the message the ordinary way (which waits, raises or drops as the server does)."""
+        """Write ``frame``; True when the socket is dealt with. A socket that is closing, or
+        whose reader has fallen behind (the transport applies back-pressure), skips this
+        message rather than holding up the broadcast for every other socket: each sale
+        message is the whole state, and the next one brings it. False: send it the ordinary
+        way."""
         protocol = self.protocol
+        if protocol.initial_response is not None:
+            return False
         if (
             protocol.close_sent
             or protocol.disconnected
-            or protocol.initial_response is not None
-            or not protocol.writable.is_set()
             or protocol.transport.is_closing()
+            or not protocol.writable.is_set()
         ):
-            return False
+            return True
         protocol.transport.write(frame)
         return True

@@ -206,7 +206,9 @@ def measure(
         connect_errors=errors,
         server_cpu_pct=100 * cpu / wall,
         server_starved_pct=100 * waited / wall,
-        server_us_per_msg=1e6 * cpu / max(1, result["delivered"]),
+        # the CPU of the window over the messages delivered in it (a backlog delivered after
+        # the window would make a starved server look cheap)
+        server_us_per_msg=1e6 * cpu / max(1, result["in_window"]),
         client_cpu_pct=[100 * c / (wall + 2.0 + 1 / rate_hz) for c in received["cpu_seconds"]],
     )
     return result

@@ -55,6 +55,7 @@ def figures(received: dict, sent: list[float], connections: int, interval: float
         "expected": expected,
         "delivered": len(latencies),
         "missed": expected - len(latencies),
+        "in_window": in_window,
         "msgs_per_s": in_window / (end - start),
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
