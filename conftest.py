@@ -29,6 +29,12 @@ def _delete_prefixed_keys() -> None:
         redis.delete(*batch)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings_xdist_suffix():
+    """The test settings already name the database after the xdist worker (gw0, gw1 ...), so
+    that the processes a test starts find it too: pytest-django must not add a second suffix."""
+
+
 @pytest.fixture(autouse=True)
 def _redis_clean():
     """Every test starts with nothing remembered by this process and ends with none of this

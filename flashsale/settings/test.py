@@ -29,8 +29,16 @@ SALE_SNAPSHOT_SECONDS = 0.0
 PUBLIC_PAGE_SECONDS = 0.0
 
 # Parallel test runs on one machine (several checkouts, CI) each get their own database,
-# and their own Celery queue so a worker of one run never takes another run's tasks.
-_RUN = env("TEST_RUN_NAME", default="")
+# and their own Celery queue so a worker of one run never takes another run's tasks. Under
+# pytest-xdist each worker (gw0, gw1, ...) is a run of its own; the processes a test starts
+# inherit PYTEST_XDIST_WORKER, so they name the same database and queue (the root conftest
+# turns off pytest-django's own suffix, which the started processes would not see).
+_RUN = "_".join(
+    part
+    for part in (env("TEST_RUN_NAME", default=""), env("PYTEST_XDIST_WORKER", default=""))
+    if part
+)
+TEST_RUN = _RUN or "default"
 DATABASES["default"]["TEST"] = {"NAME": "test_flashsale" + (f"_{_RUN}" if _RUN else "")}  # noqa: F405
 CELERY_TASK_DEFAULT_QUEUE = "flashsale-test" + (f"-{_RUN}" if _RUN else "")
 CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE, durable=True),)  # noqa: F405

@@ -48,7 +48,18 @@ def _operations() -> list[tuple[re.Pattern, str, dict]]:
     return found
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """Under pytest-xdist the answers are seen by the workers: each sends its own here."""
+    for method, path, status, content_types in node.workeroutput.get("schema_audit", []):
+        _seen[(method, path, status)].update(content_types)
+
+
 def pytest_sessionfinish(session, exitstatus):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller audits everything at once
+        workeroutput["schema_audit"] = [[*key, sorted(cts)] for key, cts in _seen.items()]
+        return
     if not _seen:
         return
     operations = _operations()

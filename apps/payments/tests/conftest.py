@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -17,13 +16,14 @@ import pytest
 from django.conf import settings
 
 from apps.core.testing.ports import free_port
+from apps.core.testing.waiting import wait_for
 from apps.orders.models import Order
 from apps.orders.services import order_reserve
 from apps.payments.gateways.base import gateway_get
 from apps.sales.selectors import sale_snapshot
 
 ROOT = Path(__file__).resolve().parents[3]
-RUN = os.environ.get("TEST_RUN_NAME", "") or "default"
+RUN = settings.TEST_RUN  # the run name, with the xdist worker (gw0 ...) when there is one
 GATEWAY_DSN = f"postgresql://postgres@127.0.0.1:5432/flashsale_gateway_test_{RUN}"
 # Fast versions of the test cards' delays; the card semantics are unchanged.
 CLIENT_TIMEOUT = 1.0
@@ -67,14 +67,14 @@ class GatewayProcess:
             ],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def healthy() -> bool:
             try:
-                if httpx.get(self.url + "/health", timeout=0.5).status_code == 200:
-                    return
+                return httpx.get(self.url + "/health", timeout=0.5).status_code == 200
             except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"gateway {self.name} did not start")
+                return False
+
+        wait_for(healthy, timeout=20, what=f"gateway {self.name} to start")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -215,14 +215,13 @@ class Worker:
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            if b"ready." in Path(self.log.name).read_bytes():
-                return
+
+        def ready() -> bool:
             if self.process.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise RuntimeError("worker did not start:\n" + Path(self.log.name).read_text()[-3000:])
+                raise RuntimeError("worker died:\n" + Path(self.log.name).read_text()[-3000:])
+            return b"ready." in Path(self.log.name).read_bytes()
+
+        wait_for(ready, timeout=40, what="the worker to start")
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool children at once (no warm shutdown)."""
@@ -304,13 +303,3 @@ def _end_worker_sessions() -> None:
             "WHERE datname = %s AND application_name = 'fs-paytest-worker'",
             [settings.DATABASES["default"]["TEST"]["NAME"]],
         )
-
-
-def wait_for(predicate, *, timeout: float, interval: float = 0.2, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

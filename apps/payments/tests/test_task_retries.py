@@ -6,7 +6,6 @@ for role", SQLSTATE 53300, the class of "too many clients already")."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import psycopg
@@ -23,9 +22,7 @@ from .test_services import OK
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/"
-ROLE = "fs_test_worker_" + "".join(
-    c for c in (os.environ.get("TEST_RUN_NAME", "") or "default").lower() if c.isalnum()
-)
+ROLE = "fs_test_worker_" + "".join(c for c in settings.TEST_RUN.lower() if c.isalnum())
 
 
 def _admin(dbname: str = "postgres") -> psycopg.Connection:
