@@ -175,7 +175,9 @@ def test_missing_idempotency_key_is_400(client, make_sale, shopper):
     assert response.json()["error"] == "missing_idempotency_key"
 
 
-@pytest.mark.parametrize("sale_id", [str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize(
+    "sale_id", [str(uuid.uuid4()), "not-a-uuid"], ids=["unknown", "not-a-uuid"]
+)
 def test_unknown_sale_is_404(client, shopper, sale_id):
     response = client.post(
         f"/api/v1/flash_sales/{sale_id}/purchase",
