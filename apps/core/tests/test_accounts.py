@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from apps.core import accounts
+from apps.core.memory import memories_reset
 from conftest import admitted, bearer
 
 pytestmark = pytest.mark.django_db
@@ -161,7 +162,7 @@ def test_the_check_costs_no_query_and_another_process_sees_a_change(
         assert join(client, sale, headers).status_code == 200
     get_user_model().objects.filter(id=shopper.id).update(is_active=False)  # no service
     assert accounts.inactive_accounts_restore() == 1
-    accounts._memory_forget()  # as if ACCOUNT_MEMORY_SECONDS had passed elsewhere
+    memories_reset()  # as if ACCOUNT_MEMORY_SECONDS had passed elsewhere
     with django_assert_num_queries(0):
         assert_inactive(join(client, sale, headers))
 
