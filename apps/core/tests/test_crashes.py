@@ -25,6 +25,7 @@ import pytest
 from django.conf import settings
 
 from apps.core.testing.ports import free_port
+from apps.core.testing.waiting import wait_for
 from apps.orders.tests.chaos_harness import Sale, assert_sound, recover, shoppers, verdict
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -45,16 +46,6 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except FileNotFoundError:
         return ""
-
-
-def _wait_for(predicate, seconds: float = 60.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def _procfile(tmp_path: Path) -> Path:
@@ -179,28 +170,28 @@ def test_sigkilled_web_worker_celery_worker_and_releaser_do_not_stop_the_service
             return False
 
     try:
-        _wait_for(healthy, 90)
-        granian = _wait_for(lambda: process("granian"))
-        workers = _wait_for(lambda: len(_children(granian)) == 2 and _children(granian))
-        celery = _wait_for(lambda: process("celery"))
-        releaser = _wait_for(lambda: process("run_releaser"))
+        wait_for(healthy, timeout=90)
+        granian = wait_for(lambda: process("granian"), timeout=60)
+        workers = wait_for(lambda: len(_children(granian)) == 2 and _children(granian), timeout=60)
+        celery = wait_for(lambda: process("celery"), timeout=60)
+        releaser = wait_for(lambda: process("run_releaser"), timeout=60)
         load.start()
-        _wait_for(lambda: sum(load.codes.values()) >= 20)
+        wait_for(lambda: sum(load.codes.values()) >= 20, timeout=60)
 
         # A granian worker: granian respawns it; the other worker answers meanwhile.
         os.kill(workers[0], signal.SIGKILL)
-        _wait_for(healthy, 20)  # (at once, unless this machine is very busy)
-        _wait_for(lambda: len(set(_children(granian)) - {workers[0]}) == 2)
+        wait_for(healthy, timeout=20)  # (at once, unless this machine is very busy)
+        wait_for(lambda: len(set(_children(granian)) - {workers[0]}) == 2, timeout=60)
         assert process("granian") == granian, "granian itself kept running"
 
         # The Celery worker and the releaser: the supervisor starts each again.
         os.kill(celery, signal.SIGKILL)
         os.kill(releaser, signal.SIGKILL)
-        _wait_for(lambda: (process("celery") or celery) != celery)
-        _wait_for(lambda: (process("run_releaser") or releaser) != releaser)
+        wait_for(lambda: (process("celery") or celery) != celery, timeout=60)
+        wait_for(lambda: (process("run_releaser") or releaser) != releaser, timeout=60)
         assert healthy()
         seen = sum(load.codes.values())
-        _wait_for(lambda: sum(load.codes.values()) >= seen + 20)
+        wait_for(lambda: sum(load.codes.values()) >= seen + 20, timeout=60)
         load.stop()
         metrics = httpx.get(url + "/metrics", timeout=10).text
     finally:

@@ -7,8 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from apps.core.testing.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -17,16 +18,6 @@ CHILD = (
     f'{sys.executable} -c "import os, sys, time; '
     "open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(3600)\""
 )
-
-
-def _wait_for(predicate, seconds: float = 30.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def _pid(path: Path) -> int | None:
@@ -68,12 +59,12 @@ def test_a_crashed_process_is_restarted_and_ctrl_c_stops_all_and_exits_0(tmp_pat
         start_new_session=True,
     )
     try:
-        releaser = _wait_for(lambda: _pid(tmp_path / "releaser.pid"))
-        worker = _wait_for(lambda: _pid(tmp_path / "worker.pid"))
+        releaser = wait_for(lambda: _pid(tmp_path / "releaser.pid"), timeout=30)
+        worker = wait_for(lambda: _pid(tmp_path / "worker.pid"), timeout=30)
         (tmp_path / "releaser.pid").write_text("")
 
         os.kill(releaser, signal.SIGKILL)
-        restarted = _wait_for(lambda: _pid(tmp_path / "releaser.pid"))
+        restarted = wait_for(lambda: _pid(tmp_path / "releaser.pid"), timeout=30)
         assert restarted != releaser and _alive(restarted)
         assert _alive(worker), "the other process kept running"
         assert supervisor.poll() is None, "the supervisor kept running"
@@ -90,7 +81,7 @@ def test_a_crashed_process_is_restarted_and_ctrl_c_stops_all_and_exits_0(tmp_pat
                     os.kill(pid, signal.SIGKILL)
     assert supervisor.returncode == 0, output
     assert "releaser was killed by SIGKILL; restarting" in output
-    _wait_for(lambda: not _alive(restarted) and not _alive(worker), 10)
+    wait_for(lambda: not _alive(restarted) and not _alive(worker), timeout=10)
 
 
 def test_no_process_outlives_a_killed_supervisor(tmp_path):
@@ -109,11 +100,11 @@ def test_no_process_outlives_a_killed_supervisor(tmp_path):
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
-    web = _wait_for(lambda: _pid(tmp_path / "web.pid"))
+    web = wait_for(lambda: _pid(tmp_path / "web.pid"), timeout=30)
     try:
         supervisor.kill()  # no chance to clean up (as when its terminal is closed)
         supervisor.wait()
-        _wait_for(lambda: not _alive(web), 10)
+        wait_for(lambda: not _alive(web), timeout=10)
     finally:
         if _alive(web):
             os.kill(web, signal.SIGKILL)

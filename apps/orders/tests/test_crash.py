@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from apps.core.testing.waiting import wait_for
 from apps.inventory.keys import sale_keys
 from apps.inventory.reconcile import holds_sweep_orphans
 from apps.orders.models import Order
@@ -34,14 +34,6 @@ def _children(pid: int) -> list[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
             found.append(int(entry.name))
     return found
-
-
-def _wait_for(condition, what: str, seconds: float = 30.0):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _dsn() -> str:
@@ -103,7 +95,7 @@ def test_a_worker_killed_mid_purchase_does_not_lock_the_shopper_out(
             ).fetchone()
             return row[0] > 0
 
-        _wait_for(blocked, "the purchase to wait on the unit rows")
+        wait_for(blocked, timeout=30, what="the purchase to wait on the unit rows")
         assert redis_client.hlen(keys.pending) == 1  # the Redis hold was taken
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
@@ -118,7 +110,7 @@ def test_a_worker_killed_mid_purchase_does_not_lock_the_shopper_out(
             ).fetchone()
             return row[0] == 0
 
-        _wait_for(dead_backend_gone, "the killed worker's transaction to end")
+        wait_for(dead_backend_gone, timeout=30, what="the killed worker's transaction to end")
     finally:
         locker.close()
         watcher.close()
