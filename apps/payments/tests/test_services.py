@@ -25,7 +25,7 @@ from apps.payments.services import (
     payments_reconcile,
 )
 
-from .conftest import GatewayProcess
+from .conftest import GatewayProcess, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -238,7 +238,11 @@ def test_success_after_expiry_is_refunded(pay_settings, make_sale, reserve, gate
     assert payment_charge_attempt(payment_id=payment.id).outcome == "retry"  # client timeout
     window_closed(order, seconds_ago=pay_settings.PAYMENT_SETTLE_GRACE_SECONDS + 5)
     assert orders_expire_all_due() == 1
-    time.sleep(3.0)  # the gateway finishes the slow charge
+    wait_for(  # the gateway finishes the slow charge
+        lambda: (gateway.charge_of(payment.idempotency_key) or {}).get("status") == "succeeded",
+        timeout=30,
+        what="the gateway to finish the slow charge",
+    )
     payments_reconcile()
     payment.refresh_from_db()
     order.refresh_from_db()

@@ -108,9 +108,9 @@ def test_worker_killed_mid_charge_is_redelivered_and_charges_once(
 def test_gateway_down_opens_the_circuit_and_payments_settle_after_recovery(
     worker_factory, make_sale, reserve, use_gateways
 ):
-    """The gateway goes down once the cards are tokenized, for a while (8 s here instead of
-    a minute: the breaker's open period is 2 s in this test): the circuit opens, payments
-    wait, all settle after."""
+    """The gateway goes down once the cards are tokenized, for a while (past a failed
+    half-open probe here instead of a minute: the breaker's open period is 2 s in this test):
+    the circuit opens, payments wait, all settle after."""
     outage = GatewayProcess("outage")
     outage.start()
     use_gateways(outage.url)  # this process's audit asks the same gateway as the worker
@@ -128,7 +128,15 @@ def test_gateway_down_opens_the_circuit_and_payments_settle_after_recovery(
             timeout=30,
             what="the circuit to open",
         )
-        time.sleep(8)
+        # The outage outlasts the open period: two more failures after the opening (each
+        # opens the circuit again), at least one of them a half-open probe (the other may be
+        # a call already in flight when it opened; the worker runs two at a time).
+        at_opening = int(breaker_snapshot("primary")["failures"])
+        wait_for(
+            lambda: int(breaker_snapshot("primary").get("failures", 0)) >= at_opening + 2,
+            timeout=30,
+            what="two failed probes",
+        )
         assert set(statuses(ids).values()) == {PaymentStatus.PENDING}  # queued, not failed
         assert all(Order.objects.get(id=o.id).status == OrderStatus.RESERVED for o in orders)
         outage.start()

@@ -101,8 +101,10 @@ def test_load_shedding_answers_503_at_once_past_the_in_flight_cap(settings, make
     settings.PURCHASE_INFLIGHT_CAP = 2
     settings.RATELIMIT_ENABLE = False
     release = threading.Event()
+    entered = threading.Semaphore(0)
 
     def slow_view(request):
+        entered.release()
         release.wait(5)
         return HttpResponse(status=201)
 
@@ -119,7 +121,8 @@ def test_load_shedding_answers_503_at_once_past_the_in_flight_cap(settings, make
     threads = [threading.Thread(target=call) for _ in range(2)]
     for t in threads:
         t.start()
-    time.sleep(0.2)
+    for _ in threads:  # both purchases are in flight
+        assert entered.acquire(timeout=5)
     for _ in range(3):
         call()
     shed = [r for r in results if r[0] == 503]

@@ -10,6 +10,7 @@ import uuid
 import httpx
 import pytest
 
+from apps.core.testing.waiting import wait_for
 from apps.inventory.keys import sale_keys
 from apps.inventory.models import SaleBuyer, Unit
 from apps.orders.models import Order
@@ -105,6 +106,17 @@ def test_postgres_cut_fails_purchases_fast_with_nothing_half_written(
     assert Unit.objects.filter(sale=sale, order__isnull=False).count() == 2
 
 
+def _waiting_for_a_lock() -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
 def test_waiting_for_a_database_connection_is_capped(servers, make_sale, make_shopper):
     """DB_POOL_MAX_SIZE=1: while the one connection is busy (a purchase stuck behind a row
     lock this test holds), the next purchase waits at most DB_POOL_TIMEOUT for a connection,
@@ -137,7 +149,8 @@ def test_waiting_for_a_database_connection_is_capped(servers, make_sale, make_sh
         stuck: list = []
         first = threading.Thread(target=lambda: stuck.append(buy(make_shopper())))
         first.start()
-        time.sleep(1.0)  # the first purchase now holds the pool's only connection
+        # The first purchase holds the pool's only connection once it waits for the row lock.
+        wait_for(_waiting_for_a_lock, timeout=30, what="the first purchase to wait for the lock")
         response, seconds = buy(make_shopper())
         assert response.status_code == 503, response.text
         assert response.json()["error"] == "database_unavailable"

@@ -63,9 +63,11 @@ def test_join_position_admission_and_purchase(client, make_sale, make_shopper):
     )
     assert refused.status_code == 403 and refused.json()["error"] == "not_admitted"
 
-    sale_room = room(sale, admission_rate=1)
+    # One place at a time: the active cap admits the first shopper alone, whatever the rate
+    # credits in the 20 ms between the two ticks (by Redis's clock).
+    sale_room = room(sale, admission_rate=100_000, max_active_shoppers=1)
     tick(sale_room)
-    time.sleep(1.05)
+    time.sleep(0.02)
     assert tick(sale_room).now_serving == 1
     ready = position(client, sale, first).json()
     assert ready["status"] == "ready" and ready["admission_token"]
