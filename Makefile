@@ -48,8 +48,15 @@ run: demo
 		--when-ready "LOG_LEVEL=WARNING $(PY) manage.py seed_demo --banner"
 
 # The schema audit plugin lists any /api/ answer of the suite that /api/schema/ does not document.
+# TEST_WORKERS pytest-xdist workers (0: one process), each with a test database, Celery queue,
+# gateway ledger and Redis prefix of its own. worksteal hands each worker a run of consecutive
+# tests (so a file mostly stays on one worker) and rebalances at the end. Not loadfile,
+# loadscope or loadgroup: they key tests by node id, and schemathesis's per-operation tests
+# share one, so only one of the API operations would run.
+TEST_WORKERS ?= 2
 test: install-dev services
-	PYTHONPATH=. $(VENV)/bin/pytest -q -p apps.core.testing.schema_audit $(PYTEST_ARGS)
+	PYTHONPATH=. $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist worksteal \
+		-p apps.core.testing.schema_audit $(PYTEST_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
