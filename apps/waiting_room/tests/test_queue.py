@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from apps.core.errors import ApplicationError
+from apps.sales.services import sale_publish, sale_start_now
 from apps.waiting_room.services import (
     admission_finish,
     waiting_room_join,
@@ -59,13 +60,19 @@ def test_pre_start_order_is_random_and_post_start_is_first_come_first_served(
     Under a uniformly random order rho has mean 0 and standard deviation 1/sqrt(n-1) = 0.022
     for n = 2,000; the bound |rho| < 0.1 is 4.5 standard deviations (a false alarm about once
     in 150,000 runs), and a queue that kept join order would give rho = 1."""
-    sale = make_sale(inventory=50, starts_in=timedelta(seconds=4), **PRE_QUEUE)
+    # Far enough ahead that the joins end before it however busy the machine is; then the
+    # admin's "start now" (the joins took 4 s under load, past a start set 4 s ahead).
+    sale = make_sale(inventory=50, starts_in=timedelta(minutes=5), **PRE_QUEUE)
     snap = snapshot(sale)
     early = list(range(10_000_000, 10_002_000))  # ids only: the room stores numbers
     random.shuffle(early)  # arrival order: random moments within the pre-queue window
     for user_id in early:
         body = waiting_room_join(sale=snap, user_id=user_id)
         assert body["rank"] == 0 and body["status"] == "waiting"  # drawn at the start
+    sale_start_now(sale_id=sale.id)
+    sale_publish(sale_id=sale.id)  # what its on_commit does (the test's transaction never commits)
+    snap = snapshot(sale)
+    assert snap.starts_ms <= time.time() * 1000 + 1000
     wait_until(snap.starts_ms)
     late = list(range(20_000_000, 20_000_200))
     late_ranks = [waiting_room_join(sale=snap, user_id=u)["rank"] for u in late]
