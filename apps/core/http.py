@@ -7,7 +7,7 @@ import json
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 
-from .errors import ApplicationError
+from .errors import ApplicationError, BadRequest
 
 
 def json_response(body: dict, status: int = 200, headers: dict | None = None) -> HttpResponse:
@@ -35,8 +35,6 @@ def idempotency_key_header(request, *, required: bool) -> str | None:
     ``invalid_idempotency_key``; absent or blank is ``missing_idempotency_key`` when required,
     None otherwise. Only ASCII blanks are trimmed: str.strip() would eat a non-ASCII key
     (U+00A0, U+0085) whole and call it missing."""
-    from .errors import BadRequest
-
     raw = request.headers.get("X-Idempotency-Key")
     key = (raw or "").strip(" \t")
     if not key:  # absent or blank

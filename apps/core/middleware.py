@@ -17,6 +17,7 @@ from .request_context import (
     request_id_reset,
     request_id_set,
 )
+from .views import database_unavailable, is_database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +105,6 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        from .views import database_unavailable, is_database_unavailable
-
         if not is_database_unavailable(exception):
             return None
         logger.warning("database unavailable on %s %s: %s", request.method, request.path, exception)

@@ -14,10 +14,13 @@ from apps.core.authentication import request_bearer
 from apps.core.errors import ApplicationError, ServiceUnavailable
 from apps.core.http import error_response, idempotency_key_header
 from apps.inventory.keys import sale_keys
+from apps.orders.services.degraded import FastPathState, fast_path_state
 from apps.orders.services.purchase import sale_known_sold_out
 
 from . import logins, ratelimits
+from .blocklist import is_blocked
 from .scoring import DEVICE_COOKIE, SEEN_COOKIE, cookie_sign
+from .services import Blocked, client_ip
 
 _BLOCKABLE = {"join", "purchase", "checkout", "challenge"}
 _COOKIE_AGE = 30 * 24 * 3600
@@ -71,8 +74,6 @@ class ProtectionMiddleware:
         return response
 
     def _protected(self, request):
-        from .services import client_ip
-
         rule = ratelimits.rule_for(request)
         if rule is None:
             return self._page(request, self.get_response(request))
@@ -93,9 +94,6 @@ class ProtectionMiddleware:
                 )
             )
         if rule.group in _BLOCKABLE and request.method == "POST":
-            from .blocklist import is_blocked
-            from .services import Blocked
-
             try:
                 blocked = is_blocked(user_id=user_id, ip=ip)
             except ApplicationError as error:
@@ -109,8 +107,6 @@ class ProtectionMiddleware:
         return self._purchase(request)
 
     def _purchase(self, request):
-        from apps.orders.services.degraded import FastPathState, fast_path_state
-
         if not self.purchase_slots.acquire(blocking=False):
             return error_response(
                 Overloaded("Too many purchases at this moment; try again.", retry_after=1)

@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
+from django_redis import get_redis_connection
 from redis.cluster import RedisCluster
 
 from apps.core.lua import LuaScript
@@ -95,8 +96,6 @@ class Limited:
 def _connection():
     """The Redis of the rate-limit cache (RATELIMIT_USE_CACHE): the shared Redis unless the
     operator points the limits at a Redis of their own."""
-    from django_redis import get_redis_connection
-
     return get_redis_connection(getattr(settings, "RATELIMIT_USE_CACHE", "default"))
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from apps.core.errors import (
@@ -323,8 +324,6 @@ def sale_broadcast(*, sale_id: object, message: dict, force: bool = False) -> bo
     )
     pipe.set(keys.broadcast_last, encoded, ex=settings.WAITING_ROOM_HEARTBEAT_SECONDS)
     pipe.execute()
-    from channels.layers import get_channel_layer
-
     async_to_sync(get_channel_layer().group_send)(
         sale_group(sale_id), {"type": "sale.update", "sale": message, "text": encoded}
     )
