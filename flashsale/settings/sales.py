@@ -12,6 +12,8 @@ IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
 # PostgreSQL transaction, at most this many (apps/orders/services/group_commit.py).
 ORDER_GROUP_COMMIT = env.bool("ORDER_GROUP_COMMIT", default=True)
 ORDER_GROUP_COMMIT_MAX = env.int("ORDER_GROUP_COMMIT_MAX", default=64)
+# Groups committing side by side per process (a purchase waits for a leader only beyond them).
+ORDER_GROUP_COMMIT_LEADERS = env.int("ORDER_GROUP_COMMIT_LEADERS", default=4)
 # A Redis hold with no PostgreSQL order after this long is an orphan and goes back.
 ORPHAN_GRACE_SECONDS = env.int("ORPHAN_GRACE_SECONDS", default=30)
 

@@ -2,11 +2,14 @@
 PostgreSQL transaction, each with its own outcome.
 
 PostgreSQL reaches its insert rate only with many transactions in flight; a web process has
-a few threads and a small pool. So the purchases of a process queue here, and the first to
-arrive while no commit is running leads: it takes every hold waiting (one per shopper, up to
+a few threads and a small pool. So the purchases of a process queue here, and one arriving
+while fewer than ``ORDER_GROUP_COMMIT_LEADERS`` groups are committing leads: it takes every
+hold waiting (one per shopper, up to
 ``ORDER_GROUP_COMMIT_MAX``), records them with one statement in one transaction on its own
 connection, then hands the next waiting purchase the lead and tells each of its followers its
-outcome. No thread of ours, no connection of ours: the leader is a request thread.
+outcome. No thread of ours, no connection of ours: the leader is a request thread. Groups
+committing side by side overlap their WAL flushes too (with a single leader, a process had
+one transaction in flight and lost to per-purchase transactions when fsync was slow).
 
 Only what was committed is answered 201: when any hold of the group is refused (its units
 taken meanwhile, its shopper over the limit) or the transaction fails, the whole group rolls
@@ -56,29 +59,32 @@ class _GroupRefused(Exception):
 class GroupCommit:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: list[_Waiting] = []
-        self._leading = False  # invariant: while False, the queue is empty
+        self._queue: list[_Waiting] = []  # holds waiting for a leader
+        self._leaders = 0  # groups being committed; the queue fills only at the most
 
     def hold_commit(self, hold: Hold) -> tuple[HoldVerdict, HoldRecorded | None]:
         """Wait until ``hold`` is committed with its group (RECORDED) or must be recorded
         alone (ALONE)."""
         me = _Waiting(hold, threading.Event())
         with self._lock:
-            self._queue.append(me)
-            lead = not self._leading
-            self._leading = True
+            lead = self._leaders < max(1, getattr(settings, "ORDER_GROUP_COMMIT_LEADERS", 1))
+            if lead:
+                self._leaders += 1
+            else:
+                self._queue.append(me)
         if not lead:
             me.done.wait()
             if me.verdict is not HoldVerdict.LEAD:
                 return me.verdict, me.recorded
-        self._lead()
+        self._lead(me)
         return me.verdict, me.recorded
 
-    def _group_take(self) -> list[_Waiting]:
-        """The waiting holds (the leader's own first), one per shopper. Never raises: a
-        leader that failed here would leave its followers waiting."""
+    def _group_take(self, leader: _Waiting) -> list[_Waiting]:
+        """The leader's hold and the waiting ones, one per shopper, in the order of their
+        shoppers (groups committing side by side lock the shoppers' tally rows in one
+        order). Never raises: a leader that failed here would leave its followers waiting."""
         limit = max(1, getattr(settings, "ORDER_GROUP_COMMIT_MAX", 64))
-        group, rest, shoppers = [], [], set()
+        group, rest, shoppers = [leader], [], {leader.hold.user_id}
         with self._lock:
             for waiting in self._queue:
                 if len(group) < limit and waiting.hold.user_id not in shoppers:
@@ -87,10 +93,11 @@ class GroupCommit:
                 else:
                     rest.append(waiting)
             self._queue = rest
+        group.sort(key=lambda waiting: (waiting.hold.sale.id, waiting.hold.user_id))
         return group
 
-    def _lead(self) -> None:
-        group = self._group_take()
+    def _lead(self, leader: _Waiting) -> None:
+        group = self._group_take(leader)
         recorded = None
         try:
             recorded = _group_record([waiting.hold for waiting in group])
@@ -109,11 +116,11 @@ class GroupCommit:
     def _lead_hand_on(self) -> None:
         with self._lock:
             if self._queue:
-                successor = self._queue[0]
+                successor = self._queue.pop(0)
                 successor.verdict = HoldVerdict.LEAD
                 successor.done.set()
             else:
-                self._leading = False
+                self._leaders -= 1
 
 
 def _group_record(holds: list[Hold]) -> list[HoldRecorded] | None:
