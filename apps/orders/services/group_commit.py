@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from apps.core.redis import RedisError, script_pipeline
 from apps.inventory import redis_scripts
@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 class HoldVerdict(Enum):
     RECORDED = "recorded"  # committed: the order exists
     ALONE = "alone"  # not committed: record it alone, where its own outcome is decided
+    UNAVAILABLE = "unavailable"  # not committed: PostgreSQL cannot be reached (no retry alone)
     LEAD = "lead"  # (internal) this purchase leads the next group
 
 
@@ -98,14 +99,14 @@ class GroupCommit:
 
     def _lead(self, leader: _Waiting) -> None:
         group = self._group_take(leader)
-        recorded = None
+        recorded: list[HoldRecorded] | HoldVerdict = HoldVerdict.ALONE
         try:
             recorded = _group_record([waiting.hold for waiting in group])
         finally:
             self._lead_hand_on()  # the next group's commit overlaps this one's answers
-            if recorded is None:
+            if isinstance(recorded, HoldVerdict):
                 for waiting in group:
-                    waiting.verdict = HoldVerdict.ALONE
+                    waiting.verdict = recorded
             else:
                 for waiting, outcome in zip(group, recorded, strict=True):
                     waiting.verdict, waiting.recorded = HoldVerdict.RECORDED, outcome
@@ -123,20 +124,33 @@ class GroupCommit:
                 self._leaders -= 1
 
 
-def _group_record(holds: list[Hold]) -> list[HoldRecorded] | None:
-    """Commit the group's orders, or None (rolled back) when a hold was refused or the
-    transaction failed."""
+def _group_record(holds: list[Hold]) -> list[HoldRecorded] | HoldVerdict:
+    """Commit the group's orders; or, rolled back, ALONE when a hold was refused or the
+    transaction failed, UNAVAILABLE when PostgreSQL could not be reached (each purchase
+    trying again alone would only double the time its shopper waits for the 503)."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             recorded = orders_insert_holding_units(cursor, holds)
             if not all(map(hold_recorded_whole, holds, recorded)):
                 raise _GroupRefused
     except _GroupRefused:
-        return None
+        return HoldVerdict.ALONE
     except Exception as exc:
+        if _unreachable(exc):
+            logger.warning("a group of %d holds: PostgreSQL unreachable: %s", len(holds), exc)
+            return HoldVerdict.UNAVAILABLE
         logger.info("a group of %d holds failed; each is recorded alone: %s", len(holds), exc)
-        return None
+        return HoldVerdict.ALONE
     return recorded
+
+
+def _unreachable(exc: Exception) -> bool:
+    """No connection to be had (pool timeout, refused, cut): an OperationalError or
+    InterfaceError without an SQLSTATE, or one of class 08 (connection exception)."""
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    sqlstate = getattr(getattr(exc.__cause__, "diag", None), "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith("08")
 
 
 def _group_confirm(group: list[_Waiting]) -> None:

@@ -215,6 +215,12 @@ def order_from_hold(hold: Hold) -> Reservation:
         verdict, recorded = group_commit.hold_commit(hold)
         if verdict is HoldVerdict.RECORDED:
             return hold_created_reservation(hold, recorded)
+        if verdict is HoldVerdict.UNAVAILABLE:
+            hold_give_back(hold)
+            raise ServiceUnavailable(
+                "Orders are briefly unavailable; nothing was reserved.",
+                code="database_unavailable",
+            )
     return order_from_hold_alone(hold)
 
 
