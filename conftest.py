@@ -3,7 +3,6 @@ database index and key prefix of this run's own; see flashsale/settings/test.py)
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -52,9 +51,10 @@ def redis_client():
 
 @pytest.fixture
 def make_shopper(django_user_model):
+    from apps.accounts.tests.factories import ShopperFactory
+
     def make(username: str | None = None, password: str = "pw-for-tests"):
-        username = username or f"shopper-{uuid.uuid4().hex[:10]}"
-        return django_user_model.objects.create_user(username=username, password=password)
+        return ShopperFactory(password=password, **({"username": username} if username else {}))
 
     return make
 
@@ -72,7 +72,7 @@ def bearer(user) -> dict:
 @pytest.fixture
 def make_sale():
     """A sale created through the real service (unit rows, Redis pool, snapshot)."""
-    from apps.sales.services import product_get_or_create, sale_create, sale_publish
+    from apps.sales.tests.factories import SaleFactory
 
     def make(
         *,
@@ -84,8 +84,7 @@ def make_sale():
         **options,
     ):
         start = timezone.now() + starts_in
-        sale = sale_create(
-            product=product_get_or_create(name=f"Product {uuid.uuid4().hex[:8]}"),
+        return SaleFactory(
             price=Decimal(price),
             total_inventory=inventory,
             start_time=start,
@@ -93,9 +92,6 @@ def make_sale():
             max_per_user=max_per_user,
             **options,
         )
-        # on_commit hooks do not run inside a test's transaction: publish explicitly.
-        sale_publish(sale_id=sale.id)
-        return sale
 
     return make
 
