@@ -40,6 +40,11 @@ from pathlib import Path
 import ws_bench  # the ws scenario (this directory is on sys.path: the script's own)
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from apps.core.testing.processes import process_stop  # noqa: E402
+
 LIB = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
 WRK_SCRIPT = LIB / "wrk_bench.lua"
@@ -166,13 +171,7 @@ class Server:
         sys.exit("server did not start")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        process_stop(self.process)  # the whole group: its workers too
 
 
 # ---------------------------------------------------------------------------- wrk runs

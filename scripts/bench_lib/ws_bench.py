@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from apps.core.testing.processes import process_stop  # noqa: E402
 from scripts.bench_lib.ws_load import LoadClient  # noqa: E402
 from scripts.bench_lib.ws_stats import figures, publish_at  # noqa: E402
 
@@ -134,13 +134,7 @@ class WsServer:
         sys.exit("ws server did not start")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        process_stop(self.process)  # the whole group: its workers too
 
 
 def broadcast_publisher(sale_id: str):
