@@ -36,6 +36,21 @@ class SaleKeys:
         return self._k("pending")
 
     @property
+    def holders(self) -> str:
+        """The shoppers who took a hold in this sale (kept as long as their replay records)."""
+        return self._k("holders")
+
+    @property
+    def holders_ready(self) -> str:
+        """Set once ``holders`` is whole again after a rebuild (or at the first prime)."""
+        return self._k("holders-ready")
+
+    @property
+    def restock(self) -> str:
+        """Set, for a moment, when units come back to an empty pool (see reserve.lua)."""
+        return self._k("restock")
+
+    @property
     def rebuild_lock(self) -> str:
         return self._k("rebuild-lock")
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from django.conf import settings
+
 from apps.core.lua import LuaScript
 
 from .keys import SaleKeys
@@ -16,6 +18,15 @@ GIVEBACK = LuaScript(LUA / "giveback.lua")
 RETURN_UNITS = LuaScript(LUA / "return_units.lua")
 SWAP_REBUILT = LuaScript(LUA / "swap_rebuilt.lua")
 ADD_MISSING = LuaScript(LUA / "add_missing.lua")
+SOLD_OUT_SNAPSHOT = LuaScript(LUA / "sold_out_snapshot.lua")
+
+
+def restock_delay_ms() -> int:
+    """How long units that come back to an empty pool wait before they are sold again: just
+    longer than a process may remember the sale sold out (SOLD_OUT_MEMORY_SECONDS); 0 when
+    processes remember nothing."""
+    seconds = float(getattr(settings, "SOLD_OUT_MEMORY_SECONDS", 0) or 0)
+    return int(seconds * 1000) + 100 if seconds > 0 else 0
 
 
 class ReserveOutcome(StrEnum):
@@ -39,6 +50,7 @@ class ReserveResult:
     record: str | None = None
     held: int | None = None
     ms_to_start: int | None = None
+    restocking: bool = False  # SOLD_OUT only while units that came back wait (reserve.lua)
 
 
 def _text(value) -> str:
@@ -72,6 +84,8 @@ def reserve(
             keys.inflight,
             keys.pending,
             admission_key if admission_key and admission_jti else keys.pending + ":none",
+            keys.holders,
+            keys.restock,
         ],
         args=[
             user_id,
@@ -95,7 +109,7 @@ def reserve(
         case ReserveOutcome.REPLAY:
             return ReserveResult(outcome, record=_text(reply[1]))
         case ReserveOutcome.SOLD_OUT:
-            return ReserveResult(outcome, units_left=int(reply[1]))
+            return ReserveResult(outcome, units_left=int(reply[1]), restocking=len(reply) > 2)
         case ReserveOutcome.LIMIT:
             return ReserveResult(outcome, held=int(reply[1]))
         case ReserveOutcome.NOT_STARTED:
@@ -160,8 +174,9 @@ def giveback(
                 keys.pending,
                 record_key or none,
                 admission_key or none,
+                keys.restock,
             ],
-            args=[order_id, "1" if units_free else "0"],
+            args=[order_id, "1" if units_free else "0", restock_delay_ms()],
         )
     )
 
@@ -177,13 +192,15 @@ def return_units(
 ) -> bool:
     return bool(
         RETURN_UNITS(
-            keys=[keys.free, keys.buyers, keys.primed, keys.returned(order_id)],
-            args=[user_id, quantity, marker_ttl, *units],
+            keys=[keys.free, keys.buyers, keys.primed, keys.returned(order_id), keys.restock],
+            args=[user_id, quantity, marker_ttl, restock_delay_ms(), *units],
         )
     )
 
 
-def swap_rebuilt(keys: SaleKeys, *, generation: str) -> int:
+def swap_rebuilt(keys: SaleKeys, *, generation: str, units_were_sold: bool = True) -> int:
+    """Install the staged pool. ``units_were_sold``: PostgreSQL holds units of this sale, so
+    a process may remember it sold out; units the new pool offers then wait (reserve.lua)."""
     return int(
         SWAP_REBUILT(
             keys=[
@@ -193,8 +210,10 @@ def swap_rebuilt(keys: SaleKeys, *, generation: str) -> int:
                 keys.pending,
                 keys.staged_free,
                 keys.staged_buyers,
+                keys.restock,
+                keys.holders_ready,
             ],
-            args=[generation],
+            args=[generation, restock_delay_ms() if units_were_sold else 0],
         )
     )
 
@@ -204,7 +223,34 @@ def add_missing(keys: SaleKeys, *, units: list[int]) -> int:
         return 0
     return int(
         ADD_MISSING(
-            keys=[keys.free, keys.pending, keys.primed],
-            args=units,
+            keys=[keys.free, keys.pending, keys.primed, keys.restock],
+            args=[restock_delay_ms(), *units],
         )
     )
+
+
+@dataclass(frozen=True)
+class SoldOutSnapshot:
+    """sold_out_snapshot.lua's answer: ``state`` UNKNOWN, AVAILABLE or SOLD_OUT; for
+    SOLD_OUT, how long it holds, the holders' count, and the holders unless the count was
+    the one the caller already had (then None)."""
+
+    state: str
+    valid_ms: int = 0
+    holders_count: int = 0
+    holders: frozenset[int] | None = None
+
+
+def sold_out_snapshot(
+    keys: SaleKeys, *, memory_ms: int, holders_known: int = -1
+) -> SoldOutSnapshot:
+    reply = SOLD_OUT_SNAPSHOT(
+        keys=[keys.free, keys.primed, keys.holders, keys.holders_ready, keys.restock],
+        args=[memory_ms, holders_known],
+    )
+    state = _text(reply[0])
+    if state != "SOLD_OUT":
+        return SoldOutSnapshot(state)
+    count = int(reply[2])
+    holders = None if count == holders_known else frozenset(int(u) for u in reply[3:])
+    return SoldOutSnapshot(state, int(reply[1]), count, holders)

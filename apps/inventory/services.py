@@ -156,7 +156,10 @@ def inventory_rebuild(*, sale_id: object) -> int | None:
         for start in range(0, len(items), _CHUNK):
             pipe.hset(keys.staged_buyers, mapping=dict(items[start : start + _CHUNK]))
         pipe.execute()
-        left = redis_scripts.swap_rebuilt(keys, generation=token)
+        # Units were ever held (a shopper's tally row exists): a process may remember the
+        # sale sold out, so units the new pool offers wait a moment (reserve.lua).
+        units_were_sold = SaleBuyer.objects.filter(sale_id=sale_id).exists()
+        left = redis_scripts.swap_rebuilt(keys, generation=token, units_were_sold=units_were_sold)
         inventory_rebuilt.send(sender=None, sale_id=sale_id, units_left_now=left)
         logger.info("inventory rebuilt for sale %s: %s units free", sale_id, left)
         return left

@@ -107,13 +107,7 @@ def purchase_api(request, sale_id):
         sale_id = str(sale_id)
         admission = admission_from(request, sale_id)
         idempotency_key = idempotency_key_from(request)
-        sold_out_refusal(
-            sale_id=sale_id,
-            user_id=admission.user_id,
-            idempotency_key=idempotency_key,
-            # asked in the rate limits' round trip when they ran (apps/protection/middleware.py)
-            replay=getattr(request, "replay_record_exists", None),
-        )
+        sold_out_refusal(sale_id=sale_id, user_id=admission.user_id)
         quantity, product_id = purchase_input(request_json_object(request))
         sale = sale_snapshot(sale_id)
         if sale is None:

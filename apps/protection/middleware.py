@@ -12,10 +12,9 @@ from django.conf import settings
 
 from apps.core.authentication import request_bearer
 from apps.core.errors import ApplicationError, ServiceUnavailable
-from apps.core.http import error_response, idempotency_key_header
-from apps.inventory.keys import sale_keys
+from apps.core.http import error_response
 from apps.orders.services.degraded import FastPathState, fast_path_state
-from apps.orders.services.purchase import sale_known_sold_out
+from apps.orders.services.sold_out import sold_out_refuses
 
 from . import logins, ratelimits
 from .blocklist import is_blocked
@@ -45,20 +44,14 @@ def token_user_id(request) -> int | None:
 _PURCHASE_PATH = re.compile(r"^/api/v1/flash_sales/(?P<sale_id>[^/]+)/purchase/?$")
 
 
-def replay_probe_key(request, rule, user_id: int | None) -> str | None:
-    """A purchase of a sale this process knows sold out is refused unless it is a replay:
-    the idempotency record it would replay is asked in the rate limits' round trip, so the
-    refusal takes one Redis call (the view reads ``request.replay_record_exists``)."""
+def refused_sold_out(request, rule, user_id: int | None) -> bool:
+    """A purchase this process will refuse as sold out by itself (the shopper took no hold
+    in a sale it knows sold out: apps/orders/services/sold_out.py). Such a refusal costs
+    less than the rate limits' round trip, so it skips them: no Redis at all."""
     if rule.group != "purchase" or request.method != "POST" or user_id is None:
-        return None
+        return False
     match = _PURCHASE_PATH.match(request.path_info)
-    if match is None or not sale_known_sold_out(match["sale_id"]):
-        return None
-    try:
-        idempotency_key = idempotency_key_header(request, required=True)
-    except ApplicationError:
-        return None  # the view answers the 400
-    return sale_keys(match["sale_id"]).idempotency(user_id, idempotency_key)
+    return match is not None and sold_out_refuses(match["sale_id"], user_id)
 
 
 class ProtectionMiddleware:
@@ -79,11 +72,9 @@ class ProtectionMiddleware:
             return self._page(request, self.get_response(request))
         ip = client_ip(request)
         user_id = token_user_id(request)
-        probe = replay_probe_key(request, rule, user_id)
-        verdict = ratelimits.check(request, rule, user_id=user_id, ip=ip, probe_key=probe)
-        if verdict.probe_exists is not None:
-            request.replay_record_exists = verdict.probe_exists
-        limited = verdict.limited
+        limited = None
+        if not refused_sold_out(request, rule, user_id):
+            limited = ratelimits.check(request, rule, user_id=user_id, ip=ip).limited
         if limited:
             return error_response(
                 RateLimited(

@@ -26,6 +26,7 @@ _starts = int(os.environ.get("RAW_STARTS_MS", "0"))
 _ends = int(os.environ.get("RAW_ENDS_MS", str(2**52)))
 _fixed = [_prefix + "free", _prefix + "primed", _prefix + "buyers"]
 _tail = [_prefix + "inflight", _prefix + "pending"]
+_last = [_prefix + "holders", _prefix + "restock"]
 _fingerprint = hashlib.sha256(b"q1").hexdigest()[:16]
 _STATUS = {
     b"OK": "201 Created",
@@ -41,7 +42,7 @@ def application(environ, start_response):
     digest = hashlib.sha256(idem.encode()).hexdigest()[:32]
     # the same keys and arguments as the API: an admission (jti per shopper) spent on success
     reply = _script(
-        keys=[*_fixed, f"{_prefix}idem:{user}:{digest}", *_tail, f"{_prefix}adm:j{user}"],
+        keys=[*_fixed, f"{_prefix}idem:{user}:{digest}", *_tail, f"{_prefix}adm:j{user}", *_last],
         args=[user, 1, 1, _fingerprint, 86400, _starts, _ends, str(uuid.uuid4()), f"j{user}", 900],
     )
     outcome = reply[0]

@@ -28,5 +28,7 @@ def test_a_script_runs_on_the_redis_in_use_at_call_time(request):
     assert private.smembers(keys.free) == {b"3", b"4"}
 
     pipe = private.pipeline(transaction=False)  # a client passed in wins
-    redis_scripts.ADD_MISSING(keys=[keys.free, keys.pending, keys.primed], args=[5], client=pipe)
+    redis_scripts.ADD_MISSING(
+        keys=[keys.free, keys.pending, keys.primed, keys.restock], args=[0, 5], client=pipe
+    )
     assert pipe.execute() == [1]

@@ -1,7 +1,9 @@
 -- Reserve units of one sale for one shopper, atomically.
 -- KEYS: 1 free units (set), 2 primed marker, 3 buyers (hash user -> units held),
 --       4 idempotency record, 5 in-flight holds (zset order -> ms), 6 pending holds (hash),
---       7 admission-used marker (waiting room; any key of the sale when no admission)
+--       7 admission-used marker (waiting room; any key of the sale when no admission),
+--       8 holders (set of the shoppers who took a hold: sold_out_snapshot.lua),
+--       9 restock marker (set while units that came back to an empty pool wait)
 -- The pending entry is "user|quantity|units|idempotency record key|admission marker key";
 -- the idempotency record "hold|fingerprint|order id|units left": it stays as it is once the
 -- order is committed (PostgreSQL says whether the hold became an order).
@@ -9,7 +11,7 @@
 --       6 sale start (ms), 7 sale end (ms), 8 order id, 9 admission jti ('' = none),
 --       10 admission marker ttl (s)
 -- Returns {code, ...}: REPLAY record | ADMISSION_USED | NOT_STARTED ms_left | ENDED
---                      | NOT_PRIMED | LIMIT held | SOLD_OUT left | OK left unit...
+--                      | NOT_PRIMED | LIMIT held | SOLD_OUT left ['RESTOCKING'] | OK left unit...
 local record = redis.call('GET', KEYS[4])
 if record then
   return {'REPLAY', record}
@@ -40,6 +42,13 @@ if held + quantity > tonumber(ARGV[3]) then
   return {'LIMIT', tostring(held)}
 end
 
+-- Units that came back to an empty pool wait until no process can still remember the sale
+-- sold out with its holders as they were (sold_out_snapshot.lua): a sale made now could
+-- otherwise be answered "sold out" on its replay by such a process.
+if redis.call('EXISTS', KEYS[9]) == 1 then
+  return {'SOLD_OUT', '0', 'RESTOCKING'}
+end
+
 local left = redis.call('SCARD', KEYS[1])
 if left < quantity then
   return {'SOLD_OUT', tostring(left)}
@@ -47,6 +56,8 @@ end
 
 local units = redis.call('SPOP', KEYS[1], quantity)
 redis.call('HINCRBY', KEYS[3], user, quantity)
+redis.call('SADD', KEYS[8], user)
+redis.call('EXPIRE', KEYS[8], tonumber(ARGV[5]))
 local order_id = ARGV[8]
 redis.call('ZADD', KEYS[5], now_ms, order_id)
 -- The pending entry names the idempotency record and the admission marker, so whoever gives

@@ -1,7 +1,7 @@
 """The purchase hot path: Redis filters, PostgreSQL guards, refusals never touch PostgreSQL.
 
-1. A per-process memory of sold-out sales answers most refusals with one Redis EXISTS (is
-   this request a replay?) instead of the reservation script; never a PostgreSQL query.
+1. A per-process memory of sold-out sales, with the shoppers who took a hold in them,
+   refuses everyone else with no Redis and no PostgreSQL (sold_out.py).
 2. One Lua script checks the idempotency record, the start/end by Redis's clock, the
    shopper's limit and the stock, takes specific unit numbers from the pool and spends the
    admission: the hold.
@@ -25,8 +25,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from apps.core.errors import ApplicationError, Forbidden, Gone, ServiceUnavailable, TooEarly
-from apps.core.memory import ProcessMemory
-from apps.core.redis import RedisError, get_redis, script_pipeline
+from apps.core.redis import RedisError, script_pipeline
 from apps.core.times import isoformat_z
 from apps.inventory import redis_scripts
 from apps.inventory.keys import sale_keys
@@ -52,35 +51,16 @@ from .reservations import (
     reservation_replay,
     reservation_replay_from_record,
 )
+from .sold_out import sale_remember_sold_out, sold_out_refuses
 
 logger = logging.getLogger(__name__)
 
-_sold_out = ProcessMemory("sold_out_sales", seconds="SOLD_OUT_MEMORY_SECONDS")
 
-
-def sale_remember_sold_out(sale_id: str) -> None:
-    _sold_out.set(sale_id, True)
-
-
-def sale_known_sold_out(sale_id: str) -> bool:
-    return _sold_out.get(sale_id, False)
-
-
-def sold_out_refusal(
-    *, sale_id: str, user_id: int, idempotency_key: str, replay: bool | None = None
-) -> None:
-    """Raise SoldOut when this process remembers the sale sold out, unless the request is
-    a replay (its idempotency record exists): a replay always gets its order back.
-    One Redis round trip (none when ``replay`` was already asked, in the rate limits' call)
-    and no PostgreSQL; with Redis away the memory answers alone."""
-    if not sale_known_sold_out(sale_id):
-        return
-    if replay is None:
-        try:
-            replay = get_redis().exists(sale_keys(sale_id).idempotency(user_id, idempotency_key))
-        except RedisError:
-            replay = False
-    if not replay:
+def sold_out_refusal(*, sale_id: str, user_id: int) -> None:
+    """Raise SoldOut when this process knows the sale sold out and the shopper took no hold
+    in it (so cannot be replaying a success): no Redis, no PostgreSQL (sold_out.py). A
+    holder goes on to reserve.lua, which replays their order or refuses."""
+    if sold_out_refuses(sale_id, user_id):
         raise SoldOut("Sold out: every unit is taken.")
 
 
@@ -133,6 +113,11 @@ def order_reserve(
                 "This admission was already used for a purchase.", code="admission_used"
             )
         case ReserveOutcome.SOLD_OUT:
+            if result.restocking:
+                raise SoldOut(
+                    "Sold out for the moment: units are coming back; try again in a second.",
+                    headers={"Retry-After": "1"},
+                )
             if result.units_left == 0:
                 sale_remember_sold_out(sale.id)
             raise SoldOut(

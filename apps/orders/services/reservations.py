@@ -278,7 +278,9 @@ def reservation_replay_from_record(
 
 def idempotency_records_restore(*, sale_id: object, units_left_now: int | None) -> int:
     """After Redis lost a sale's keys: rebuild the replay records from PostgreSQL's orders,
-    so a replay is still recognised without reaching the database."""
+    so a replay is still recognised without reaching the database; and the sale's holders
+    (every shopper with a record), which a process reads before it answers "sold out" alone
+    (apps/orders/services/sold_out.py): they are trusted again only once whole."""
     keys = sale_keys(sale_id)
     ttl = settings.IDEMPOTENCY_TTL_SECONDS
     orders = Order.objects.filter(sale_id=sale_id, created_at__gt=Now() - timedelta(seconds=ttl))
@@ -293,9 +295,13 @@ def idempotency_records_restore(*, sale_id: object, units_left_now: int | None) 
             units_left_then=units_left_now,
         )
         pipe.set(keys.idempotency(order.user_id, order.idempotency_key), record, ex=ttl, nx=True)
+        pipe.sadd(keys.holders, order.user_id)
         count += 1
         if count % 2000 == 0:
             pipe.execute()
+    if count:
+        pipe.expire(keys.holders, ttl)
+    pipe.set(keys.holders_ready, "1")
     pipe.execute()
     return count
 
