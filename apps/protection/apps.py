@@ -8,7 +8,7 @@ class ProtectionConfig(AppConfig):
     label = "protection"
 
     def ready(self) -> None:
-        from .services import join_screen
+        from .services import join_screen_step
 
         # Every waiting-room join is screened (block list, proof of work, bot signals).
-        join_screen_add(join_screen)
+        join_screen_add(join_screen_step)

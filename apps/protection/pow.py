@@ -3,7 +3,8 @@
 A challenge is a signed, expiring string naming the sale and the difficulty; the client finds
 a nonce such that SHA-256(challenge + ":" + nonce) has ``difficulty`` leading zero bits. The
 server checks the signature, the difficulty against the sale's current one, the answer (one
-hash), and spends the challenge in Redis (SET NX) so each is accepted once.
+hash), and spends the challenge in Redis (SET NX, under the sale's hash tag) so each is
+accepted once. A join spends it in its own script (lua/join_screen.lua).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.core import signing
 
 from apps.core.errors import Forbidden, ServiceUnavailable
-from apps.core.redis import RedisError, get_redis, key
+from apps.core.redis import RedisError, get_redis, sale_key
 
 _SALT = "protection.pow"
 MAX_NONCE_LENGTH = 64
@@ -27,6 +28,11 @@ class PowRequired(Forbidden):
 
 class PowInvalid(Forbidden):
     code = "pow_invalid"
+
+
+class PowReplayed(PowInvalid):
+    def __init__(self):
+        super().__init__("This challenge was already used; fetch a new one.", code="pow_replayed")
 
 
 def _signer() -> signing.TimestampSigner:
@@ -53,10 +59,29 @@ def pow_solve(challenge: str, difficulty: int) -> str:
     return str(nonce)
 
 
+def spent_seconds() -> int:
+    """How long a spent challenge is remembered: past its lifetime."""
+    return settings.POW_CHALLENGE_SECONDS + 5
+
+
 def pow_verify(*, sale_id: object, required: int, challenge: object, nonce: object) -> None:
     """Accept a fresh, correct answer once; raise a 403 ApplicationError otherwise."""
-    if required <= 0:
+    spent_key = pow_check(sale_id=sale_id, required=required, challenge=challenge, nonce=nonce)
+    if spent_key is None:
         return
+    try:
+        first = get_redis().set(spent_key, 1, nx=True, ex=spent_seconds())
+    except RedisError:
+        raise ServiceUnavailable("Try again in a moment.", code="pow_unavailable") from None
+    if not first:
+        raise PowReplayed()
+
+
+def pow_check(*, sale_id: object, required: int, challenge: object, nonce: object) -> str | None:
+    """Check a fresh, correct answer without spending it (raise a 403 ApplicationError
+    otherwise): the Redis key that spends it, or None when the sale asks no proof of work."""
+    if required <= 0:
+        return None
     if not challenge or nonce in (None, ""):
         raise PowRequired(
             "Solve the proof-of-work challenge first (GET .../challenge).",
@@ -87,11 +112,4 @@ def pow_verify(*, sale_id: object, required: int, challenge: object, nonce: obje
     if leading_zero_bits(pow_digest(challenge, nonce)) < difficulty:
         raise PowInvalid("The answer does not solve the challenge.", code="pow_wrong")
     digest = hashlib.sha256(challenge.encode()).hexdigest()[:32]
-    try:
-        first = get_redis().set(
-            key("pow", "spent", digest), 1, nx=True, ex=settings.POW_CHALLENGE_SECONDS + 5
-        )
-    except RedisError:
-        raise ServiceUnavailable("Try again in a moment.", code="pow_unavailable") from None
-    if not first:
-        raise PowInvalid("This challenge was already used; fetch a new one.", code="pow_replayed")
+    return sale_key(sale_id, "pow", "spent", digest)

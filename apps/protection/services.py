@@ -1,28 +1,41 @@
 """Bot screening for waiting-room joins, and recording what it found.
 
-``join_screen`` runs in this order, cheapest refusal first: block list (two SISMEMBERs),
-honeypot, proof of work (one hash and a SET NX), then the scored signals. Refusals write
-nothing to PostgreSQL: flags are recorded by a Celery task, once per shopper and sale a
-minute.
+The join screen runs in this order, cheapest refusal first: block list (process memory),
+honeypot, proof of work (one hash here, its one use a SET NX in Redis), then the scored
+signals. Everything Redis does for it (account signals, the challenge's use, the verdict, the
+flag's marker) is one script, run inside the join's own (lua/join_screen.lua). Refusals write
+nothing to PostgreSQL: a suspect's flag is queued in Redis once per shopper and sale a
+minute, and recorded in batches by a periodic task (``flags_record_waiting``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 
-from apps.core.errors import Forbidden, NotFound
+from apps.core.errors import Forbidden, NotFound, ServiceUnavailable
+from apps.core.lua import LuaScript
 from apps.core.memory import ProcessMemory
 from apps.core.redis import RedisError, get_redis, sale_key
-from apps.sales.models import BotPolicy, FlashSale
+from apps.sales.models import FlashSale
+from apps.waiting_room.screening import ScreenStep
 
 from . import pow
 from .blocklist import is_blocked
-from .scoring import FLAG_MARKER_SECONDS, flag_marker_key, request_score
-from .tasks import record_flag
+from .scoring import (
+    FLAG_MARKER_SECONDS,
+    WEIGHTS,
+    WINDOW_SECONDS,
+    account_signals,
+    flag_marker_key,
+    flags_waiting_key,
+    request_score,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +48,7 @@ class JoinVerdict:
     back_of_queue: bool = False
     score: int = 0
     reasons: list[str] = field(default_factory=list)
+    step: ScreenStep | None = None  # what is left to decide in the join's script
 
 
 @dataclass(frozen=True)
@@ -101,12 +115,17 @@ def sale_protection(sale) -> SaleProtection:
     return value
 
 
-def join_screen(*, request, sale, user_id: int, body: dict) -> JoinVerdict:
-    """Screen a waiting-room join (block list, honeypot, proof of work, bot signals).
+JOIN_SCREEN = Path(__file__).parent / "lua" / "join_screen.lua"
+JOIN_SCREEN_SCRIPT = LuaScript(JOIN_SCREEN)
 
-    Raises an ApplicationError (403) to refuse; returns a verdict otherwise. With the sale's
-    ``back_of_queue`` policy a suspect is let in with ``back_of_queue=True``.
-    """
+
+def join_screen_step(*, request, sale, user_id: int, body: dict) -> JoinVerdict:
+    """The join screen as the waiting room runs it: the block list and what the request
+    alone says (headers, page load, the proof of work's signature and answer) checked here,
+    raising a 403 ApplicationError to refuse; the account signals, the challenge's one use
+    and the verdict left to lua/join_screen.lua, run inside the join's own script (the
+    verdict's ``step``; its ``settle`` raises the script's refusal or returns the verdict).
+    With the sale's ``back_of_queue`` policy a suspect is let in at the back of the queue."""
     sale_id = str(getattr(sale, "id", sale))
     ip = client_ip(request)
     blocked = is_blocked(user_id=user_id, ip=ip)
@@ -118,75 +137,73 @@ def join_screen(*, request, sale, user_id: int, body: dict) -> JoinVerdict:
             else "Requests from your network are blocked. Contact support if this is a mistake."
         )
     protection = sale_protection(sale)
-    score = request_score(
-        request=request,
-        sale_id=sale_id,
-        user_id=user_id,
-        ip=ip,
-        body=body,
-        threshold=protection.bot_threshold,
-    )
-    if "honeypot" in score.reasons:
-        flag_later(
-            user_id=user_id,
-            ip=ip,
+    score = request_score(request=request, body=body)
+    honeypot = "honeypot" in score.reasons
+    spent_key = None
+    if not honeypot:  # the honeypot refuses whatever the proof of work
+        spent_key = pow.pow_check(
             sale_id=sale_id,
-            score=100,
-            reasons=score.reasons,
-            marked=score.flag_marked,
+            required=protection.pow_difficulty,
+            challenge=body.get("challenge"),
+            nonce=body.get("nonce"),
         )
+    signal_keys, has_device = account_signals(request=request, sale_id=sale_id, ip=ip)
+    keys = [
+        *signal_keys,
+        flag_marker_key(sale_id, user_id),
+        spent_key or sale_key(sale_id, "pow", "spent", "-"),
+        flags_waiting_key(sale_id),
+    ]
+    args = [
+        user_id,
+        f"{time.time():.3f}",
+        WINDOW_SECONDS,
+        "1" if has_device else "0",
+        settings.BOT_ACCOUNTS_PER_IP,
+        settings.BOT_ACCOUNTS_PER_DEVICE,
+        score.value,
+        protection.bot_threshold,
+        protection.bot_policy,
+        "1" if honeypot else "0",
+        pow.spent_seconds() if spent_key else 0,
+        FLAG_MARKER_SECONDS,
+        WEIGHTS["many_accounts_per_ip"],
+        WEIGHTS["many_accounts_per_device"],
+        WEIGHTS["regular_timing"],
+        ip,
+        sale_id,
+        *score.reasons,
+    ]
+    return JoinVerdict(step=ScreenStep(JOIN_SCREEN, keys, args, _settle))
+
+
+def _settle(reply: list) -> JoinVerdict:
+    """lua/join_screen.lua's reply as a verdict, or its refusal raised."""
+    verdict, score = _text(reply[0]), int(reply[1])
+    reasons = [_text(reason) for reason in reply[2:]]
+    if verdict == "honeypot":
         raise BotSuspected("This request looks automated.", extra={"reasons": ["honeypot"]})
-    pow.pow_verify(
-        sale_id=sale_id,
-        required=protection.pow_difficulty,
-        challenge=body.get("challenge"),
-        nonce=body.get("nonce"),
-    )
-    suspect = score.value >= protection.bot_threshold
-    if suspect:
-        flag_later(
-            user_id=user_id,
-            ip=ip,
-            sale_id=sale_id,
-            score=score.value,
-            reasons=score.reasons,
-            marked=score.flag_marked,
+    if verdict == "pow_replayed":
+        raise pow.PowReplayed()
+    if verdict == "refuse":
+        raise BotSuspected(
+            "This request looks automated. Open the sale page in a browser to join.",
+            extra={"score": score, "reasons": reasons},
         )
-        if protection.bot_policy == BotPolicy.REFUSE:
-            raise BotSuspected(
-                "This request looks automated. Open the sale page in a browser to join.",
-                extra={"score": score.value, "reasons": score.reasons},
-            )
-        if protection.bot_policy == BotPolicy.BACK_OF_QUEUE:
-            return JoinVerdict(back_of_queue=True, score=score.value, reasons=score.reasons)
-    return JoinVerdict(score=score.value, reasons=score.reasons)
+    return JoinVerdict(back_of_queue=verdict == "back", score=score, reasons=reasons)
 
 
-def flag_later(
-    *,
-    user_id: int,
-    ip: str,
-    sale_id: str,
-    score: int,
-    reasons: list[str],
-    marked: bool | None = None,
-) -> None:
-    """Record a flag through Celery, once per shopper and sale a minute (no PostgreSQL write
-    on the refusal path). ``marked``: whether the scoring's round trip already set the
-    once-a-minute marker (True: set by this request, False: set before; None: not tried)."""
-    if marked is None:
-        try:
-            marked = bool(
-                get_redis().set(
-                    flag_marker_key(sale_id, user_id), 1, nx=True, ex=FLAG_MARKER_SECONDS
-                )
-            )
-        except RedisError:
-            return
-    if not marked:
-        return
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def join_screen(*, request, sale, user_id: int, body: dict) -> JoinVerdict:
+    """Screen a waiting-room join on its own (block list, honeypot, proof of work, bot
+    signals; one Redis round trip): raises a 403 ApplicationError to refuse, returns the
+    verdict otherwise. The join itself runs the same screen inside its own script."""
+    step = join_screen_step(request=request, sale=sale, user_id=user_id, body=body).step
     try:
-        # No publish retries: a broker that is down must not slow the join.
-        record_flag.apply_async((user_id, ip, sale_id, score, reasons), retry=False)
-    except Exception:  # the broker being down must not change the verdict
-        logger.warning("could not queue the bot flag of user %s", user_id)
+        reply = JOIN_SCREEN_SCRIPT(keys=step.keys, args=step.args)
+    except RedisError:
+        raise ServiceUnavailable("Try again in a moment.", code="screen_unavailable") from None
+    return step.settle(reply)

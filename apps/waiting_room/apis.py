@@ -56,8 +56,13 @@ def join_api(request, sale_id):
         shopper = request_shopper(request)
         body = join_input(request_json_object(request))
         sale = _sale_or_404(sale_id)
-        back_of_queue = join_screens_run(request=request, sale=sale, user_id=shopper.id, body=body)
-        place = waiting_room_join(sale=sale, user_id=shopper.id, back_of_queue=back_of_queue)
+        screened = join_screens_run(request=request, sale=sale, user_id=shopper.id, body=body)
+        place = waiting_room_join(
+            sale=sale,
+            user_id=shopper.id,
+            back_of_queue=screened.back_of_queue,
+            screen=screened.step,
+        )
     except ApplicationError as error:
         return error_response(error)
     return json_response(place, headers={"Cache-Control": "no-store"})

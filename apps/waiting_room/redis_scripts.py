@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+
+from django.conf import settings
 
 from apps.core.lua import LuaScript
 from apps.inventory.keys import sale_keys
 
 from .keys import RoomKeys
+from .screening import ScreenStep
 
 LUA = Path(__file__).parent / "lua"
 PLACE = LuaScript(LUA / "place.lua")
@@ -36,8 +41,15 @@ class Place:
 
 def place_keys(keys: RoomKeys) -> list[str]:
     """KEYS of place.lua, in its order."""
+    return list(_place_keys(keys.sale_id, settings.REDIS_KEY_PREFIX))
+
+
+@lru_cache(maxsize=1024)
+def _place_keys(sale_id: str, prefix: str) -> tuple[str, ...]:
+    """A sale's keys are the same on every join: named once per sale (and key prefix)."""
+    keys = RoomKeys(sale_id)
     inventory = sale_keys(keys.sale_id)
-    return [
+    return (
         keys.state,
         keys.pre,
         keys.post,
@@ -52,7 +64,50 @@ def place_keys(keys: RoomKeys) -> list[str]:
         inventory.primed,
         keys.requeued,
         inventory.buyers,
-    ]
+    )
+
+
+class _ComposedScript(LuaScript):
+    """A script made of other scripts' text (loaded and called like any LuaScript)."""
+
+    def __init__(self, name: str, text: str):
+        self.path = None
+        self.name = name
+        self.script = text
+        self.sha = hashlib.sha1(text.encode()).hexdigest()
+
+
+@lru_cache(maxsize=8)
+def screened_join_script(screen: Path) -> LuaScript:
+    """place.lua behind a join screen's script, in one script (screening.py): KEYS are the
+    screen's then place.lua's; ARGV the counts of the screen's keys and arguments, the
+    screen's arguments, then place.lua's. Replies {screen's reply} when the screen refused,
+    else {screen's reply, place.lua's reply}."""
+    text = f"""local function screen(KEYS, ARGV)
+{screen.read_text()}
+end
+local function room_place(KEYS, ARGV)
+{PLACE.script}
+end
+local screen_key_count, screen_arg_count = tonumber(ARGV[1]), tonumber(ARGV[2])
+local screen_keys, screen_args, room_keys, room_args = {{}}, {{}}, {{}}, {{}}
+for i = 1, #KEYS do
+  if i <= screen_key_count then screen_keys[i] = KEYS[i]
+  else room_keys[i - screen_key_count] = KEYS[i] end
+end
+for i = 3, #ARGV do
+  if i - 2 <= screen_arg_count then screen_args[i - 2] = ARGV[i]
+  else room_args[i - 2 - screen_arg_count] = ARGV[i] end
+end
+local verdict = screen(screen_keys, screen_args)
+if verdict[1] == 'back' then
+  room_args[6] = '1'
+elseif verdict[1] ~= 'ok' then
+  return {{verdict}}
+end
+return {{verdict, room_place(room_keys, room_args)}}
+"""
+    return _ComposedScript(f"join+{screen.stem}", text)
 
 
 def place(
@@ -69,23 +124,33 @@ def place(
     jti: str = "",
     admission_ms: int = 0,
     max_per_user: int = 1,
-) -> Place:
-    reply = PLACE(
-        keys=place_keys(keys),
-        args=[
-            mode,
-            user_id,
-            opens_ms,
-            starts_ms,
-            ends_ms,
-            "1" if back_of_queue else "0",
-            repr(random_score),
-            jti,
-            admission_ms,
-            "1" if closed else "0",
-            max_per_user,
-        ],
+    screen: ScreenStep | None = None,
+) -> tuple[list | None, Place | None]:
+    """The shopper's place, behind the join screen's step when given one: (the screen's
+    reply or None, the place or None when the screen refused)."""
+    args = [
+        mode,
+        user_id,
+        opens_ms,
+        starts_ms,
+        ends_ms,
+        "1" if back_of_queue else "0",
+        repr(random_score),
+        jti,
+        admission_ms,
+        "1" if closed else "0",
+        max_per_user,
+    ]
+    if screen is None:
+        return None, _place(PLACE(keys=place_keys(keys), args=args))
+    reply = screened_join_script(screen.script)(
+        keys=[*screen.keys, *place_keys(keys)],
+        args=[len(screen.keys), len(screen.args), *screen.args, *args],
     )
+    return reply[0], _place(reply[1]) if len(reply) > 1 else None
+
+
+def _place(reply: list) -> Place:
     outcome = _text(reply[0])
     if outcome == "CLOSED":
         return Place(outcome, opens_ms=int(reply[1]))

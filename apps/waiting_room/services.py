@@ -29,6 +29,7 @@ from django.conf import settings
 from apps.core.errors import (
     ApplicationError,
     Conflict,
+    Forbidden,
     NotFound,
     ServiceUnavailable,
     TooEarly,
@@ -42,6 +43,7 @@ from . import redis_scripts
 from .estimates import estimate_rate, wait_seconds
 from .keys import room_keys
 from .redis_scripts import Place, Tick
+from .screening import ScreenStep
 from .tokens import admission_token_issue
 
 logger = logging.getLogger(__name__)
@@ -144,9 +146,16 @@ def _admission(sale: SaleSnapshot, user_id: int, place: Place) -> dict:
     return {"admission_token": token, "admission_expires_at": _iso_ms(expires_s * 1000)}
 
 
-def _place(sale: SaleSnapshot, *, mode: str, user_id: int, back_of_queue: bool = False) -> Place:
+def _place(
+    sale: SaleSnapshot,
+    *,
+    mode: str,
+    user_id: int,
+    back_of_queue: bool = False,
+    screen: ScreenStep | None = None,
+) -> Place:
     try:
-        return redis_scripts.place(
+        screen_reply, place = redis_scripts.place(
             room_keys(sale.id),
             mode=mode,
             user_id=user_id,
@@ -159,12 +168,18 @@ def _place(sale: SaleSnapshot, *, mode: str, user_id: int, back_of_queue: bool =
             jti=uuid.uuid4().hex,
             admission_ms=sale.admission_token_seconds * 1000,
             max_per_user=sale.max_per_user,
+            screen=screen,
         )
     except RedisError as exc:
         logger.warning("waiting room unavailable: %s", exc)
         raise ServiceUnavailable(
             "The waiting room is briefly unavailable; try again.", code="waiting_room_unavailable"
         ) from None
+    if screen is not None:
+        screen.settle(screen_reply)  # the screen's refusal, raised
+    if place is None:  # refused by a screen whose settle did not say so: still refused
+        raise Forbidden("You cannot join this waiting room.", code="join_refused")
+    return place
 
 
 def _answer(sale: SaleSnapshot, user_id: int, place: Place) -> dict:
@@ -193,13 +208,20 @@ class PurchaseLimitReached(Conflict):
     code = "purchase_limit_reached"
 
 
-def waiting_room_join(*, sale: SaleSnapshot, user_id: int, back_of_queue: bool = False) -> dict:
-    """Join (or re-join, keeping the place) and return the shopper's place.
+def waiting_room_join(
+    *,
+    sale: SaleSnapshot,
+    user_id: int,
+    back_of_queue: bool = False,
+    screen: ScreenStep | None = None,
+) -> dict:
+    """Join (or re-join, keeping the place) and return the shopper's place; behind the join
+    screen's step when given one, in the same round trip (screening.py).
 
     A shopper whose admission bought and who holds the most units allowed (reserved or
     paid) is refused with 409 and their order; one whose order ended unpaid, or who may
     still buy more, queues again at the back."""
-    place = _place(sale, mode="join", user_id=user_id, back_of_queue=back_of_queue)
+    place = _place(sale, mode="join", user_id=user_id, back_of_queue=back_of_queue, screen=screen)
     if place.outcome == "USED":
         body = _body(sale, place)
         raise PurchaseLimitReached(

@@ -28,8 +28,10 @@ CELERY_BEAT_SCHEDULE = {
     "advance-sale-status": {"task": "sales.advance_status", "schedule": 5.0},
     "notice-sale-events": {"task": "operations.notice_sale_events", "schedule": 5.0},
     "warm-sale-cache": {"task": "sales.cache_warm", "schedule": 30.0},
-    # Protection: back from degraded mode, the deactivated-accounts set.
+    # Protection: back from degraded mode, the deactivated-accounts set, the bot flags the
+    # join screen queued in Redis.
     "resync-degraded-inventory": {"task": "protection.resync_degraded_inventory", "schedule": 5.0},
+    "record-bot-flags": {"task": "protection.record_flags", "schedule": 5.0},
     "restore-inactive-accounts": {"task": "core.inactive_accounts_restore", "schedule": 60.0},
     # Payments: reconciliation with the gateway, the dead letters.
     "reconcile-payments": {"task": "payments.reconcile", "schedule": 60.0},

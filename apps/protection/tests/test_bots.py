@@ -12,7 +12,7 @@ from apps.protection import blocklist
 from apps.protection.flags import flag_record
 from apps.protection.models import FlaggedAddress, FlaggedShopper
 from apps.protection.pow import challenge_issue, leading_zero_bits, pow_digest, pow_solve
-from apps.protection.scoring import DEVICE_COOKIE, SEEN_COOKIE, cookie_sign, timing_is_regular
+from apps.protection.scoring import DEVICE_COOKIE, SEEN_COOKIE, cookie_sign
 from apps.protection.services import join_screen
 from conftest import bearer
 
@@ -198,10 +198,33 @@ def test_many_accounts_from_one_device_are_flagged(make_sale, make_shopper, sett
     assert "many_accounts_per_device" in verdicts[-1].reasons
 
 
-def test_regular_timing_is_a_signal():
-    assert timing_is_regular([100 + 2.0 * i for i in range(8)])
-    assert not timing_is_regular([100, 101.3, 104.0, 104.4, 109.9, 111.0, 118.2])
-    assert not timing_is_regular([100, 102])
+def _joins_at(sale, make_shopper, monkeypatch, times: list[float], ip: str):
+    """Join from one address at the given clock readings; the last join's verdict."""
+    from apps.protection import services
+
+    verdict = None
+    for at in times:
+        monkeypatch.setattr(services.time, "time", lambda at=at: at)
+        request = RequestFactory().post("/", REMOTE_ADDR=ip, **BROWSER)
+        request.COOKIES[SEEN_COOKIE] = cookie_sign(f"{at - 5:.3f}")
+        user = make_shopper()
+        request.COOKIES[DEVICE_COOKIE] = cookie_sign(f"dev-{user.id}")
+        verdict = join_screen(request=request, sale=sale, user_id=user.id, body={})
+    return verdict
+
+
+def test_regular_timing_is_a_signal(make_sale, make_shopper, monkeypatch, settings):
+    """Six or more joins from one address whose gaps vary by under 5 %: a loop, not people."""
+    settings.BOT_ACCOUNTS_PER_IP = 100
+    sale = make_sale(pow_difficulty=0, bot_policy="off", bot_threshold=50)
+    now = time.time()
+    loop = _joins_at(sale, make_shopper, monkeypatch, [now + 2.0 * i for i in range(8)], "10.0.0.1")
+    assert "regular_timing" in loop.reasons
+    people = [now + d for d in (0, 1.3, 4.0, 4.4, 9.9, 11.0, 18.2)]
+    irregular = _joins_at(sale, make_shopper, monkeypatch, people, "10.0.0.2")
+    assert "regular_timing" not in irregular.reasons
+    few = _joins_at(sale, make_shopper, monkeypatch, people[:2], "10.0.0.3")
+    assert "regular_timing" not in few.reasons
 
 
 def test_flags_are_recorded_with_reasons_and_twice_is_safe(make_sale, shopper):
@@ -273,18 +296,17 @@ def test_admin_block_and_clear_actions(admin_client, make_shopper, redis_client)
 def test_a_suspects_flag_marker_rides_the_scoring_round_trip(
     make_sale, make_shopper, monkeypatch, settings
 ):
-    """A request the cheap signals already mark as a suspect (a script: no page load, no
-    browser headers) sets its once-a-minute flag marker in the scoring's Redis round trip: one
-    round trip for the whole screen; its flag is recorded once a minute, not once a join."""
+    """The whole screen is one Redis round trip, a suspect's (a script: no page load, no
+    browser headers) flag included: queued in Redis once a minute per shopper and sale, not
+    once a join, and recorded in PostgreSQL by the periodic task, with no broker call on the
+    join."""
     import redis.connection
 
-    from apps.protection import services
+    from apps.protection.tasks import record_flag, record_flags
 
     settings.BLOCKLIST_MEMORY_SECONDS = 60  # as in production: the block list from memory
-    queued = []
-    monkeypatch.setattr(
-        services.record_flag, "apply_async", lambda args, **kwargs: queued.append(args)
-    )
+    published = []
+    monkeypatch.setattr(record_flag, "apply_async", lambda *a, **k: published.append(a))
     sale = make_sale(pow_difficulty=0, bot_policy="back_of_queue", bot_threshold=50)
     warm = make_shopper()
     for _ in range(2):  # the block list restored, then its copy in memory
@@ -303,4 +325,13 @@ def test_a_suspects_flag_marker_rides_the_scoring_round_trip(
     assert verdict.back_of_queue
     assert len(round_trips) == 1
     join_screen(request=request, sale=sale, user_id=suspect.id, body={})
-    assert [args[0] for args in queued] == [warm.id, suspect.id]
+    monkeypatch.undo()
+    assert published == []
+    assert not FlaggedShopper.objects.exists()  # nothing written on the join's path
+    record_flags()
+    flags = {flag.user_id: flag for flag in FlaggedShopper.objects.all()}
+    assert set(flags) == {warm.id, suspect.id}
+    assert flags[suspect.id].times_flagged == 1  # twice in a minute: recorded once
+    assert "no_page_load" in flags[suspect.id].reasons and flags[suspect.id].score >= 50
+    record_flags()  # drained: nothing twice
+    assert FlaggedShopper.objects.get(user=suspect).times_flagged == 1
