@@ -1,7 +1,8 @@
 """Bot signals, scored per request and per account (0-100).
 
 Each signal is cheap: headers, two signed cookies the pages set, and a few O(1) Redis
-operations per join (a HyperLogLog per IP and per device, a short list of join times), done
+operations per join (a capped set of accounts per IP and per device, a short list of join
+times), done
 by lua/join_screen.lua in the join's own round trip.
 """
 
@@ -119,7 +120,7 @@ def account_signals(*, request, sale_id: object, ip: str) -> tuple[list[str], bo
     device) and whether the request names a device."""
     device = cookie_read(request.COOKIES.get(DEVICE_COOKIE))
     return [
-        sale_key(sale_id, "bot", "ip-accounts", ip),
+        sale_key(sale_id, "bot", "ip-accts", ip),
         sale_key(sale_id, "bot", "ip-times", ip),
-        sale_key(sale_id, "bot", "device-accounts", device or "-"),
+        sale_key(sale_id, "bot", "device-accts", device or "-"),
     ], device is not None

@@ -2,8 +2,8 @@
 -- honeypot, the proof of work's one use and the verdict. The waiting room runs it inside
 -- the join's own script (one round trip for screen and place; see
 -- apps/waiting_room/screening.py); join_screen runs it alone.
--- KEYS (all under the sale's hash tag): 1 accounts per IP (HyperLogLog), 2 join times per
---       IP (list), 3 accounts per device (HyperLogLog; untouched without a device),
+-- KEYS (all under the sale's hash tag): 1 accounts per IP (set), 2 join times per IP
+--       (list), 3 accounts per device (set; untouched without a device),
 --       4 the shopper's flag marker, 5 the spent challenge (untouched without one),
 --       6 the sale's flags waiting to be recorded (list of JSON, drained by a task)
 -- ARGV: 1 user, 2 now (epoch seconds, text), 3 window seconds, 4 has a device (0/1),
@@ -42,23 +42,23 @@ local function regular(times)
   return math.sqrt(squares / n) / mean < 0.05
 end
 
-redis.call('PFADD', KEYS[1], user)
-local ip_accounts = redis.call('PFCOUNT', KEYS[1])
-redis.call('EXPIRE', KEYS[1], window)
+-- The accounts seen from one address (or device), exactly, up to one more than allowed:
+-- the set stops growing there, so an address shared by thousands costs a few members, and
+-- counting is O(1) (a HyperLogLog's PFCOUNT recounts 16,384 registers after each change).
+local function too_many(accounts, allowed)
+  if redis.call('SCARD', accounts) <= allowed then redis.call('SADD', accounts, user) end
+  redis.call('EXPIRE', accounts, window)
+  return redis.call('SCARD', accounts) > allowed
+end
+
+local many_per_ip = too_many(KEYS[1], tonumber(ARGV[5]))
 redis.call('LPUSH', KEYS[2], now)
 redis.call('LTRIM', KEYS[2], 0, 7)
 local times = redis.call('LRANGE', KEYS[2], 0, 7)
 redis.call('EXPIRE', KEYS[2], window)
-local device_accounts = 0
-if ARGV[4] == '1' then
-  redis.call('PFADD', KEYS[3], user)
-  device_accounts = redis.call('PFCOUNT', KEYS[3])
-  redis.call('EXPIRE', KEYS[3], window)
-end
-if ip_accounts > tonumber(ARGV[5]) then add('many_accounts_per_ip', ARGV[13]) end
-if ARGV[4] == '1' and device_accounts > tonumber(ARGV[6]) then
-  add('many_accounts_per_device', ARGV[14])
-end
+local many_per_device = ARGV[4] == '1' and too_many(KEYS[3], tonumber(ARGV[6]))
+if many_per_ip then add('many_accounts_per_ip', ARGV[13]) end
+if many_per_device then add('many_accounts_per_device', ARGV[14]) end
 if regular(times) then add('regular_timing', ARGV[15]) end
 
 -- A suspect's flag is recorded once per shopper and sale a minute: queued here, written to
