@@ -69,15 +69,17 @@ def cookie_read(raw: str | None) -> str | None:
 
 
 def header_signals(request, score: Score) -> None:
-    agent = request.headers.get("User-Agent", "")
+    # From META: request.headers would copy every header into a new mapping first.
+    meta = request.META
+    agent = meta.get("HTTP_USER_AGENT", "")
     if not agent:
         score.add("no_user_agent")
     elif _SCRIPTED_AGENTS.search(agent):
         score.add("scripted_user_agent")
-    if not request.headers.get("Accept-Language"):
+    if not meta.get("HTTP_ACCEPT_LANGUAGE"):
         score.add("no_accept_language")
     # A browser that says it is a modern one sends Fetch Metadata with its API calls.
-    if agent and _BROWSER_AGENTS.search(agent) and not request.headers.get("Sec-Fetch-Site"):
+    if agent and _BROWSER_AGENTS.search(agent) and not meta.get("HTTP_SEC_FETCH_SITE"):
         score.add("inconsistent_browser_headers")
 
 
@@ -93,10 +95,6 @@ def page_signals(request, score: Score) -> None:
         return
     if time.time() - loaded_at < settings.BOT_MIN_PAGE_SECONDS:
         score.add("page_load_too_recent")
-
-
-def flag_marker_key(sale_id: object, user_id: int) -> str:
-    return sale_key(sale_id, "bot", "flagged", user_id)
 
 
 def flags_waiting_key(sale_id: object) -> str:
@@ -115,12 +113,18 @@ def request_score(*, request, body: dict) -> Score:
     return score
 
 
-def account_signals(*, request, sale_id: object, ip: str) -> tuple[list[str], bool]:
-    """Keys 1-3 of lua/join_screen.lua (accounts per IP, join times per IP, accounts per
-    device) and whether the request names a device."""
+def screen_keys(
+    *, request, sale_id: object, user_id: int, ip: str, spent_key: str | None
+) -> tuple[list[str], bool]:
+    """KEYS of lua/join_screen.lua (named from one prefix: a join names six), and whether the
+    request names a device (its signed cookie)."""
     device = cookie_read(request.COOKIES.get(DEVICE_COOKIE))
+    bot = sale_key(sale_id, "bot")
     return [
-        sale_key(sale_id, "bot", "ip-accts", ip),
-        sale_key(sale_id, "bot", "ip-times", ip),
-        sale_key(sale_id, "bot", "device-accts", device or "-"),
+        f"{bot}:ip-accts:{ip}",
+        f"{bot}:ip-times:{ip}",
+        f"{bot}:device-accts:{device or '-'}",
+        f"{bot}:flagged:{user_id}",  # the flag's once-a-minute marker
+        spent_key or f"{bot}:no-challenge",  # untouched without a challenge to spend
+        flags_waiting_key(sale_id),
     ], device is not None

@@ -27,15 +27,7 @@ from apps.waiting_room.screening import ScreenStep
 
 from . import pow
 from .blocklist import is_blocked
-from .scoring import (
-    FLAG_MARKER_SECONDS,
-    WEIGHTS,
-    WINDOW_SECONDS,
-    account_signals,
-    flag_marker_key,
-    flags_waiting_key,
-    request_score,
-)
+from .scoring import FLAG_MARKER_SECONDS, WEIGHTS, WINDOW_SECONDS, request_score, screen_keys
 
 logger = logging.getLogger(__name__)
 
@@ -147,13 +139,9 @@ def join_screen_step(*, request, sale, user_id: int, body: dict) -> JoinVerdict:
             challenge=body.get("challenge"),
             nonce=body.get("nonce"),
         )
-    signal_keys, has_device = account_signals(request=request, sale_id=sale_id, ip=ip)
-    keys = [
-        *signal_keys,
-        flag_marker_key(sale_id, user_id),
-        spent_key or sale_key(sale_id, "pow", "spent", "-"),
-        flags_waiting_key(sale_id),
-    ]
+    keys, has_device = screen_keys(
+        request=request, sale_id=sale_id, user_id=user_id, ip=ip, spent_key=spent_key
+    )
     args = [
         user_id,
         f"{time.time():.3f}",
