@@ -45,6 +45,8 @@ def sale_flags_record(*, sale_id: object, batch: int = 500) -> int:
     (a crash between the two records a batch twice, which flag_record allows)."""
     redis = get_redis()
     waiting = flags_waiting_key(sale_id)
+    if not redis.exists(waiting):
+        return 0
     lock = redis.lock(sale_key(sale_id, "bot", "flags-drain"), timeout=60, blocking=False)
     if not lock.acquire():
         return 0

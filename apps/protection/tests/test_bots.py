@@ -335,3 +335,86 @@ def test_a_suspects_flag_marker_rides_the_scoring_round_trip(
     assert "no_page_load" in flags[suspect.id].reasons and flags[suspect.id].score >= 50
     record_flags()  # drained: nothing twice
     assert FlaggedShopper.objects.get(user=suspect).times_flagged == 1
+
+
+def test_a_join_is_screened_and_placed_in_one_round_trip(client, make_sale, make_shopper, settings):
+    """The screen's Redis part (account signals, the challenge's one use, the verdict) runs in
+    the join's own script: one round trip for a join; a refusal there leaves no place."""
+    import redis.connection
+
+    settings.RATELIMIT_ENABLE = False  # the limits' own round trip is the middleware's
+    settings.BLOCKLIST_MEMORY_SECONDS = 60  # both as in production: from process memory
+    settings.SALE_SNAPSHOT_SECONDS = 60
+    sale = make_sale(pow_difficulty=6, bot_policy="back_of_queue", bot_threshold=50)
+    assert _join(client, sale, make_shopper(), **BROWSER).status_code == 200  # warms memories
+    shopper, other = make_shopper(), make_shopper()
+    issued = challenge(client, sale)
+    answer = {"challenge": issued["challenge"], "nonce": pow_solve(issued["challenge"], 6)}
+    round_trips = []
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(self, *args, **kwargs):
+        round_trips.append(args)
+        return send(self, *args, **kwargs)
+
+    redis.connection.AbstractConnection.send_packed_command = counted
+    try:
+        joined = client.post(
+            f"/api/v1/flash_sales/{sale.id}/waiting_room",
+            answer,
+            content_type="application/json",
+            **bearer(shopper),
+            **BROWSER,
+        )
+        trips = len(round_trips)
+        replayed = client.post(
+            f"/api/v1/flash_sales/{sale.id}/waiting_room",
+            answer,
+            content_type="application/json",
+            **bearer(other),
+            **BROWSER,
+        )
+    finally:
+        redis.connection.AbstractConnection.send_packed_command = send
+    assert joined.status_code == 200, joined.content
+    assert joined.json()["status"] == "waiting" and trips == 1
+    assert replayed.status_code == 403 and replayed.json()["error"] == "pow_replayed"
+    position = client.get(f"/api/v1/flash_sales/{sale.id}/waiting_room/position", **bearer(other))
+    assert position.status_code == 404 and position.json()["error"] == "not_in_queue"
+
+
+def test_a_honeypot_join_is_refused_and_its_flag_recorded(client, make_sale, make_shopper):
+    from apps.protection.tasks import record_flags
+
+    sale = make_sale(pow_difficulty=6, bot_policy="off")
+    bot = make_shopper()
+    response = client.post(
+        f"/api/v1/flash_sales/{sale.id}/waiting_room",
+        {"website": "http://spam.example"},  # no proof of work either: the honeypot decides
+        content_type="application/json",
+        **bearer(bot),
+    )
+    assert response.status_code == 403, response.content
+    assert response.json()["error"] == "bot_suspected"
+    assert response.json()["reasons"] == ["honeypot"]
+    position = client.get(f"/api/v1/flash_sales/{sale.id}/waiting_room/position", **bearer(bot))
+    assert position.status_code == 404
+    record_flags()
+    flag = FlaggedShopper.objects.get(user=bot)
+    assert flag.score == 100 and "honeypot" in flag.reasons
+
+
+def test_a_malformed_queued_flag_is_dropped_not_retried_forever(make_sale, shopper, redis_client):
+    from apps.protection.flags import sale_flags_record
+    from apps.protection.scoring import flags_waiting_key
+
+    sale = make_sale()
+    good = (
+        f'{{"user_id": {shopper.id}, "ip": "192.0.2.4", "sale_id": "{sale.id}", '
+        '"score": 60, "reasons": {}}'
+    )
+    redis_client.rpush(flags_waiting_key(sale.id), "not json", good)
+    assert sale_flags_record(sale_id=sale.id) == 2
+    assert sale_flags_record(sale_id=sale.id) == 0
+    flag = FlaggedShopper.objects.get(user=shopper)
+    assert flag.score == 60 and flag.reasons == [] and flag.times_flagged == 1
