@@ -24,10 +24,11 @@ WINDOW_SECONDS = 3600
 # A suspect's flag is recorded once per shopper and sale this often.
 FLAG_MARKER_SECONDS = 60
 
+# Searched in the lower-cased User-Agent: IGNORECASE would cost 13 us on a browser's agent
+# (no literal-prefix search), the lower-cased search 1 us.
 _SCRIPTED_AGENTS = re.compile(
     r"curl|wget|python|httpx|aiohttp|requests|go-http|okhttp|java/|libwww|scrapy|headless"
-    r"|phantomjs|node-fetch|axios|postman|insomnia|bot\b|spider|crawler",
-    re.IGNORECASE,
+    r"|phantomjs|node-fetch|axios|postman|insomnia|bot\b|spider|crawler"
 )
 _BROWSER_AGENTS = re.compile(r"Mozilla/5\.0 .*(Chrome|Firefox|Safari|Edg)/", re.IGNORECASE)
 
@@ -74,7 +75,7 @@ def header_signals(request, score: Score) -> None:
     agent = meta.get("HTTP_USER_AGENT", "")
     if not agent:
         score.add("no_user_agent")
-    elif _SCRIPTED_AGENTS.search(agent):
+    elif _SCRIPTED_AGENTS.search(agent.lower()):
         score.add("scripted_user_agent")
     if not meta.get("HTTP_ACCEPT_LANGUAGE"):
         score.add("no_accept_language")

@@ -153,6 +153,26 @@ def test_scripted_bot_that_skips_the_page_is_scored_and_refused(client, make_sal
     assert response.status_code == 200, response.content
 
 
+@pytest.mark.parametrize(
+    ("agent", "scripted"),
+    [
+        ("curl/8.0", True),
+        ("CURL/8.0", True),
+        ("Python-urllib/3.11", True),
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", True),
+        ("Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0 Safari/537.36", True),
+        (BROWSER["HTTP_USER_AGENT"], False),
+        ("Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0", False),
+    ],
+)
+def test_a_librarys_user_agent_is_a_signal_whatever_its_case(agent, scripted):
+    from apps.protection.scoring import Score, header_signals
+
+    score = Score()
+    header_signals(RequestFactory().post("/", **{**BROWSER, "HTTP_USER_AGENT": agent}), score)
+    assert ("scripted_user_agent" in score.reasons) is scripted
+
+
 def test_page_load_sets_the_cookies_the_screen_reads(client, make_sale, shopper):
     sale = make_sale()
     # The shared, CDN-cacheable sale page carries no cookie at all...
