@@ -7,6 +7,8 @@ Prints, per number of connections:
   ws_p99_ms N <p99 of publish-to-socket latency over every delivered message>
   ws_last_client_ms N <p99 over broadcasts of the time until the last socket had it>
   ws_server_us_per_msg N <CPU of the ws process per delivered message, µs>
+  ws_missed N <broadcast messages some socket never got (0 when every socket got each one)>
+  ws_stale N <messages of an earlier measurement a socket got on connect (not counted)>
   ws_client_cpu_pct N <CPU of the load client processes, % of one core each>
   ws_server_starved_pct N <% of the time the ws process waited for a CPU (shared machine)>
   ws_capacity_msgs_per_s N <1e6 / ws_server_us_per_msg: what one free core delivers>
@@ -242,7 +244,8 @@ def run(
             log(
                 f"ws {size}: {r['msgs_per_s']:.0f} msgs/s, p50 {r['p50_ms']:.0f} ms, p99 "
                 f"{r['p99_ms']:.0f} ms, last client p99 {r['last_client_p99_ms']:.0f} ms, "
-                f"missed {r['missed']}, server {r['server_cpu_pct']:.0f}% CPU "
+                f"missed {r['missed']} (stale on connect {r['stale']}), server "
+                f"{r['server_cpu_pct']:.0f}% CPU "
                 f"(waited for a CPU {r['server_starved_pct']:.0f}% of the time) "
                 f"({r['server_us_per_msg']:.1f} µs/msg), clients "
                 f"{', '.join(f'{c:.0f}%' for c in r['client_cpu_pct'])}, connected in "
@@ -273,6 +276,7 @@ def report(reps: list[dict], command: str = "") -> None:
         print(f"ws_last_client_ms {size} {med('last_client_p99_ms'):.0f}")
         print(f"ws_server_us_per_msg {size} {med('server_us_per_msg'):.1f}")
         print(f"ws_missed {size} {med('missed'):.0f}")
+        print(f"ws_stale {size} {med('stale'):.0f}")
         print(f"ws_server_cpu_pct {size} {med('server_cpu_pct'):.0f}")
         # What one core would do at the CPU each message cost (the figure that survives a
         # shared machine): messages a second, and one broadcast's CPU (the last client's

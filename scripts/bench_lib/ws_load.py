@@ -3,7 +3,8 @@ sockets (no WebSocket library: a client this thin keeps up with a server on the 
 cores), several processes, each reporting what it received and the CPU it used.
 
 Every broadcast the bench publishes carries ``bench_seq`` and ``bench_sent`` (wall clock, same
-machine); a client records, per delivered message, its receive time and its latency."""
+machine); a client records, per delivered message, its receive time, sequence number and
+send time."""
 
 from __future__ import annotations
 
@@ -108,7 +109,7 @@ class _Socket(asyncio.Protocol):
 class _Worker:
     def __init__(self):
         self.receive_times = array("d")
-        self.latencies = array("d")
+        self.sent_ats = array("d")
         self.seqs = array("q")
         self.other_messages = 0
         self.lost = 0
@@ -121,7 +122,7 @@ class _Worker:
             return
         message = json.loads(payload)
         self.receive_times.append(now)
-        self.latencies.append(now - message["bench_sent"])
+        self.sent_ats.append(message["bench_sent"])
         self.seqs.append(message["bench_seq"])
 
 
@@ -175,7 +176,7 @@ async def _run(urls: list[str], origin: str, pipe) -> None:
             "result",
             {
                 "receive_times": worker.receive_times.tobytes(),
-                "latencies": worker.latencies.tobytes(),
+                "sent_ats": worker.sent_ats.tobytes(),
                 "seqs": worker.seqs.tobytes(),
                 "other_messages": worker.other_messages,
                 "open_at_end": open_at_end,
@@ -226,7 +227,7 @@ class LoadClient:
             pipe.send("stop")
         merged = {
             "receive_times": array("d"),
-            "latencies": array("d"),
+            "sent_ats": array("d"),
             "seqs": array("q"),
             "other_messages": 0,
             "open_at_end": 0,
@@ -236,7 +237,7 @@ class LoadClient:
         }
         for pipe, process in zip(self.pipes, self.processes, strict=True):
             _, part = pipe.recv()
-            for name in ("receive_times", "latencies", "seqs"):
+            for name in ("receive_times", "sent_ats", "seqs"):
                 merged[name].frombytes(part[name])
             for name in ("other_messages", "open_at_end", "server_closes", "compressed"):
                 merged[name] += part[name]

@@ -35,26 +35,41 @@ def publish_at(rate_hz: float, seconds: float, publish: Callable[[int, float], N
 def figures(received: dict, sent: list[float], connections: int, interval: float) -> dict:
     """Delivery rate within the publishing window, per-message latency, and per broadcast
     the time until its last client had it (a broadcast some client never got counts as
-    missed)."""
+    missed).
+
+    A message is a delivery of broadcast ``seq`` only when it carries that broadcast's send
+    time: the state a socket is sent on connect is the sale's latest broadcast, which may be
+    one of an earlier measurement (same sequence numbers, sent seconds before), and counts
+    as ``stale``, not as a delivery."""
     times: array = received["receive_times"]
-    latencies: array = received["latencies"]
     seqs: array = received["seqs"]
+    sent_ats: array = received["sent_ats"]
     start, end = sent[0], sent[-1] + interval
-    in_window = sum(1 for t in times if start <= t < end)
+    count = len(sent)
+    latencies = []
+    in_window = stale = 0
     per_seq_max: dict[int, float] = {}
     per_seq_count: dict[int, int] = {}
-    for seq, latency in zip(seqs, latencies, strict=True):
+    for seq, sent_at, at in zip(seqs, sent_ats, times, strict=True):
+        if not (0 <= seq < count and sent[seq] == sent_at):
+            stale += 1
+            continue
+        latency = at - sent_at
+        latencies.append(latency)
+        if start <= at < end:
+            in_window += 1
         per_seq_count[seq] = per_seq_count.get(seq, 0) + 1
         if latency > per_seq_max.get(seq, -1.0):
             per_seq_max[seq] = latency
-    complete = [per_seq_max[s] for s in range(len(sent)) if per_seq_count.get(s) == connections]
-    expected = len(sent) * connections
+    complete = [per_seq_max[s] for s in range(count) if per_seq_count.get(s) == connections]
+    expected = count * connections
     return {
         "connections": connections,
-        "broadcasts": len(sent),
+        "broadcasts": count,
         "expected": expected,
         "delivered": len(latencies),
         "missed": expected - len(latencies),
+        "stale": stale,
         "in_window": in_window,
         "msgs_per_s": in_window / (end - start),
         "p50_ms": percentile(latencies, 0.50) * 1000,
