@@ -70,6 +70,12 @@ websocket_connections = Gauge(
     ["route"],
     multiprocess_mode="livesum",
 )
+websocket_broadcast_duration = Histogram(
+    "flashsale_websocket_broadcast_seconds",
+    "How long a ws process took to write one sale broadcast to all its sockets: what its "
+    "last socket waited on the server. Near the broadcast interval, the process is full.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5),
+)
 releaser_ticks = Counter("flashsale_releaser_ticks_total", "Waiting-room releaser ticks run.")
 
 

@@ -6,6 +6,11 @@ Prints, per number of connections:
   ws_msgs_per_s N <messages delivered per second within the publishing window>
   ws_p99_ms N <p99 of publish-to-socket latency over every delivered message>
   ws_last_client_ms N <p99 over broadcasts of the time until the last socket had it>
+  ws_first_client_ms N <p99 over broadcasts of the time until the first socket had it: the
+                        publish, the channel layer and the server's wake-up>
+  ws_fanout_ms N <the server's own stamp (flashsale_websocket_broadcast_seconds): mean time
+                  from a broadcast's first write to its last, wall clock>
+  ws_fanout_p99_ms N <its p99, as the bound of the histogram's bucket ("at most")>
   ws_server_us_per_msg N <CPU of the ws process per delivered message, µs>
   ws_missed N <broadcast messages some socket never got (0 when every socket got each one)>
   ws_stale N <messages of an earlier measurement a socket got on connect (not counted)>
@@ -15,7 +20,11 @@ Prints, per number of connections:
   ws_fanout_cpu_ms N <N × ws_server_us_per_msg: one broadcast's CPU, the last client's floor>
 
 The load client (ws_load.py) is raw asyncio sockets in several processes; its CPU is printed
-so a reader can see it was not the bottleneck. Standalone (own Redis, own database, no wrk):
+so a reader can see it was not the bottleneck. Where a broadcast's latency goes: first client
+(publish to the server's first write) + fan-out (the server's writes, its own stamp) + what
+the clients add (last client - first client - fan-out, about 0 when they keep up).
+--ws-server-cpus / --ws-client-cpus pin the server and the clients (taskset lists) to keep
+them off each other's cores. Standalone (own Redis, own database, no wrk):
   .venv/bin/python scripts/bench_lib/ws_bench.py --sizes 1000,5000 --port 18400 --redis-port 16700
 """
 
@@ -36,7 +45,7 @@ if str(ROOT) not in sys.path:
 
 from apps.core.testing.processes import process_stop  # noqa: E402
 from scripts.bench_lib.ws_load import LoadClient  # noqa: E402
-from scripts.bench_lib.ws_stats import figures, publish_at  # noqa: E402
+from scripts.bench_lib.ws_stats import figures, histogram_quantile, publish_at  # noqa: E402
 
 SIZES = (1000, 5000, 10000)
 ORIGIN = "http://127.0.0.1:8000"
@@ -102,7 +111,14 @@ def tree_cpu_seconds(pid: int) -> float:
 class WsServer:
     """The Procfile's ws command on a port of its own."""
 
-    def __init__(self, env: dict, port: int, log_path: Path, command: str | None = None):
+    def __init__(
+        self,
+        env: dict,
+        port: int,
+        log_path: Path,
+        command: str | None = None,
+        cpus: str | None = None,
+    ):
         from apps.core.testing.fleet import procfile_command
 
         self.port = port
@@ -110,6 +126,8 @@ class WsServer:
             command = shlex.split(command.format(port=port))
         else:
             command = procfile_command("ws", {**env, "WS_PORT": str(port)})
+        if cpus:
+            command = ["taskset", "-c", cpus, *command]
         self.command = " ".join(command)
         self.process = subprocess.Popen(
             command,
@@ -165,6 +183,43 @@ def broadcast_publisher(sale_id: str):
     return publish
 
 
+def broadcast_histogram(metrics_dir: str | None) -> tuple[dict[float, float], float, float]:
+    """The ws process's ``flashsale_websocket_broadcast_seconds`` from its metrics files
+    (prometheus multiprocess mode): cumulative buckets, count, sum."""
+    buckets: dict[float, float] = {}
+    count = total = 0.0
+    if not metrics_dir:
+        return buckets, count, total
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=metrics_dir)
+    for metric in registry.collect():
+        if metric.name != "flashsale_websocket_broadcast_seconds":
+            continue
+        for sample in metric.samples:
+            if sample.name.endswith("_bucket"):
+                bound = float(sample.labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+            elif sample.name.endswith("_count"):
+                count += sample.value
+            elif sample.name.endswith("_sum"):
+                total += sample.value
+    return buckets, count, total
+
+
+def fanout_figures(before, after) -> dict:
+    """The server's fan-out times over a measurement (the difference of two histograms)."""
+    buckets = {b: n - before[0].get(b, 0.0) for b, n in after[0].items()}
+    count, total = after[1] - before[1], after[2] - before[2]
+    return {
+        "fanouts": count,
+        "fanout_mean_ms": 1000 * total / count if count else float("nan"),
+        "fanout_p99_ms": 1000 * histogram_quantile(buckets, count, 0.99),
+    }
+
+
 def measure(
     *,
     port: int,
@@ -175,9 +230,11 @@ def measure(
     rate_hz: float,
     clients: int,
     publish,
+    client_cpus: str | None = None,
+    metrics_dir: str | None = None,
 ) -> dict:
     url = f"ws://127.0.0.1:{port}/ws/sales/{sale_id}/"
-    client = LoadClient([url] * connections, origin=ORIGIN, processes=clients)
+    client = LoadClient([url] * connections, origin=ORIGIN, processes=clients, cpus=client_cpus)
     try:
         connected, errors, connect_seconds = client.wait_connected()
         if connected < connections:
@@ -185,6 +242,7 @@ def measure(
         time.sleep(1.0)
         print(f"  {connected} connected in {connect_seconds:.1f} s; publishing", flush=True)
         client.measure()
+        histogram_before = broadcast_histogram(metrics_dir)
         cpu_before, started = tree_cpu_seconds(server_pid), time.monotonic()
         waited_before = tree_runqueue_seconds(server_pid)
         sent = publish_at(rate_hz, seconds, publish)
@@ -194,9 +252,11 @@ def measure(
         wall = time.monotonic() - started
         time.sleep(2.0)  # stragglers still count for latency, not for the rate
         received = client.stop()
+        fanout = fanout_figures(histogram_before, broadcast_histogram(metrics_dir))
     finally:
         client.kill()
     result = figures(received, sent, connected, 1 / rate_hz)
+    result.update(fanout)
     result.update(
         connect_seconds=connect_seconds,
         connect_errors=errors,
@@ -222,10 +282,12 @@ def run(
     clients: int,
     log=print,
     command: str | None = None,
+    server_cpus: str | None = None,
+    client_cpus: str | None = None,
 ) -> dict:
     """One repetition: a fresh ws server, each size in turn; figures by size."""
     publish = broadcast_publisher(sale_id)
-    server = WsServer(env, port, workdir / f"ws-{port}.log", command)
+    server = WsServer(env, port, workdir / f"ws-{port}.log", command, server_cpus)
     results = {}
     try:
         server.wait()
@@ -239,11 +301,15 @@ def run(
                 rate_hz=rate_hz,
                 clients=clients,
                 publish=publish,
+                client_cpus=client_cpus,
+                metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR"),
             )
             results[size] = r
             log(
                 f"ws {size}: {r['msgs_per_s']:.0f} msgs/s, p50 {r['p50_ms']:.0f} ms, p99 "
-                f"{r['p99_ms']:.0f} ms, last client p99 {r['last_client_p99_ms']:.0f} ms, "
+                f"{r['p99_ms']:.0f} ms, first client p99 {r['first_client_p99_ms']:.0f} ms, "
+                f"server fan-out {r['fanout_mean_ms']:.0f} ms (p99 <= {r['fanout_p99_ms']:.0f}), "
+                f"last client p99 {r['last_client_p99_ms']:.0f} ms, "
                 f"missed {r['missed']} (stale on connect {r['stale']}), server "
                 f"{r['server_cpu_pct']:.0f}% CPU "
                 f"(waited for a CPU {r['server_starved_pct']:.0f}% of the time) "
@@ -274,6 +340,9 @@ def report(reps: list[dict], command: str = "") -> None:
         print(f"ws_msgs_per_s {size} {med('msgs_per_s'):.0f}")
         print(f"ws_p99_ms {size} {med('p99_ms'):.0f}")
         print(f"ws_last_client_ms {size} {med('last_client_p99_ms'):.0f}")
+        print(f"ws_first_client_ms {size} {med('first_client_p99_ms'):.0f}")
+        print(f"ws_fanout_ms {size} {med('fanout_mean_ms'):.0f}")
+        print(f"ws_fanout_p99_ms {size} {med('fanout_p99_ms'):.0f}")
         print(f"ws_server_us_per_msg {size} {med('server_us_per_msg'):.1f}")
         print(f"ws_missed {size} {med('missed'):.0f}")
         print(f"ws_stale {size} {med('stale'):.0f}")
@@ -305,6 +374,8 @@ def scenario(ctx, rep, sale_new):
         rate_hz=args.ws_rate,
         clients=args.ws_clients,
         command=args.ws_command,
+        server_cpus=args.ws_server_cpus,
+        client_cpus=args.ws_client_cpus,
     )
     main = by_size.get(5000) or by_size[max(by_size)]
     return {
@@ -321,6 +392,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ws-seconds", type=float, default=10.0, help="publishing window")
     parser.add_argument("--ws-rate", type=float, default=4.0, help="broadcasts per second")
     parser.add_argument("--ws-clients", type=int, default=2, help="load client processes")
+    parser.add_argument("--ws-server-cpus", default=None, help="taskset list for the ws server")
+    parser.add_argument(
+        "--ws-client-cpus", default=None, help="CPU list (taskset's form) for the load clients"
+    )
     parser.add_argument(
         "--ws-command",
         default=None,
@@ -382,6 +457,8 @@ def main() -> None:
                     clients=args.ws_clients,
                     log=bench.log,
                     command=args.ws_command,
+                    server_cpus=args.ws_server_cpus,
+                    client_cpus=args.ws_client_cpus,
                 )
             )
         report(reps, server_command(args, args.port))

@@ -207,7 +207,18 @@ async def _run(urls: list[str], origin: str, pipe) -> None:
     )
 
 
-def _process_main(urls: list[str], origin: str, pipe) -> None:
+def cpu_list(cpus: str) -> set[int]:
+    """taskset's list form ("1", "0,2", "2-3") as a set of CPUs."""
+    chosen: set[int] = set()
+    for part in cpus.split(","):
+        first, _, last = part.partition("-")
+        chosen.update(range(int(first), int(last or first) + 1))
+    return chosen
+
+
+def _process_main(urls: list[str], origin: str, pipe, cpus: str | None = None) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpu_list(cpus))
     try:
         import uvloop
     except ImportError:  # the plain asyncio loop: a slower client, the same figures
@@ -220,13 +231,15 @@ def _process_main(urls: list[str], origin: str, pipe) -> None:
 class LoadClient:
     """``len(urls)`` WebSocket connections spread over ``processes`` processes."""
 
-    def __init__(self, urls: list[str], *, origin: str, processes: int = 2):
+    def __init__(
+        self, urls: list[str], *, origin: str, processes: int = 2, cpus: str | None = None
+    ):
         context = get_context("spawn")
         self.pipes, self.processes = [], []
         for index in range(processes):
             mine = urls[index::processes]
             parent, child = context.Pipe()
-            process = context.Process(target=_process_main, args=(mine, origin, child))
+            process = context.Process(target=_process_main, args=(mine, origin, child, cpus))
             process.start()
             self.pipes.append(parent)
             self.processes.append(process)

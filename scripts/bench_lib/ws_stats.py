@@ -34,8 +34,8 @@ def publish_at(rate_hz: float, seconds: float, publish: Callable[[int, float], N
 
 def figures(received: dict, sent: list[float], connections: int, interval: float) -> dict:
     """Delivery rate within the publishing window, per-message latency, and per broadcast
-    the time until its last client had it (a broadcast some client never got counts as
-    missed).
+    the time until its first and its last client had it (a broadcast some client never got
+    counts as missed).
 
     A message is a delivery of broadcast ``seq`` only when it carries that broadcast's send
     time: the state a socket is sent on connect is the sale's latest broadcast, which may be
@@ -49,6 +49,7 @@ def figures(received: dict, sent: list[float], connections: int, interval: float
     latencies = []
     in_window = stale = 0
     per_seq_max: dict[int, float] = {}
+    per_seq_min: dict[int, float] = {}
     per_seq_count: dict[int, int] = {}
     for seq, sent_at, at in zip(seqs, sent_ats, times, strict=True):
         if not (0 <= seq < count and sent[seq] == sent_at):
@@ -61,7 +62,10 @@ def figures(received: dict, sent: list[float], connections: int, interval: float
         per_seq_count[seq] = per_seq_count.get(seq, 0) + 1
         if latency > per_seq_max.get(seq, -1.0):
             per_seq_max[seq] = latency
+        if latency < per_seq_min.get(seq, float("inf")):
+            per_seq_min[seq] = latency
     complete = [per_seq_max[s] for s in range(count) if per_seq_count.get(s) == connections]
+    firsts = [per_seq_min[s] for s in range(count) if s in per_seq_min]
     expected = count * connections
     return {
         "connections": connections,
@@ -75,6 +79,9 @@ def figures(received: dict, sent: list[float], connections: int, interval: float
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "max_ms": (max(latencies) if latencies else float("nan")) * 1000,
+        # publish to the first socket: the publish, the channel layer, the server's wake-up
+        "first_client_p50_ms": percentile(firsts, 0.50) * 1000,
+        "first_client_p99_ms": percentile(firsts, 0.99) * 1000,
         "broadcasts_complete": len(complete),
         "last_client_p50_ms": (statistics.median(complete) if complete else float("nan")) * 1000,
         "last_client_p99_ms": percentile(complete, 0.99) * 1000,
@@ -84,3 +91,15 @@ def figures(received: dict, sent: list[float], connections: int, interval: float
         "server_closes": received["server_closes"],
         "compressed": received["compressed"],
     }
+
+
+def histogram_quantile(buckets: dict[float, float], count: float, fraction: float) -> float:
+    """The upper bound of the bucket holding the ``fraction`` quantile of a histogram's
+    cumulative ``buckets`` (upper bound -> observations at most that), as Prometheus does
+    without the interpolation: "at most this"."""
+    if count <= 0:
+        return float("nan")
+    for bound in sorted(buckets):
+        if buckets[bound] >= fraction * count:
+            return bound
+    return float("inf")

@@ -5,7 +5,7 @@ counting it made "missed" negative and put seconds-old latencies into the p99.""
 
 from array import array
 
-from scripts.bench_lib.ws_stats import figures
+from scripts.bench_lib.ws_stats import figures, histogram_quantile
 
 
 def received(messages, cpu=(0.1, 0.1)):
@@ -49,3 +49,21 @@ def test_a_broadcast_some_socket_never_got_is_missed_and_not_complete():
     assert result["missed"] == 1
     assert result["broadcasts_complete"] == 1
     assert result["in_window"] == 3
+
+
+def test_the_first_client_of_each_broadcast_is_timed():
+    sent = [1000.0, 1000.25]
+    messages = [(0, 1000.0, 1000.01), (0, 1000.0, 1000.05), (1, 1000.25, 1000.28)]
+    messages.append((1, 1000.25, 1000.30))
+
+    result = figures(received(messages), sent, connections=2, interval=0.25)
+
+    assert round(result["first_client_p50_ms"]) in (10, 30)
+    assert round(result["first_client_p99_ms"]) == 30
+    assert round(result["last_client_p99_ms"]) == 50
+
+
+def test_a_histograms_quantile_is_the_bound_of_its_bucket():
+    buckets = {0.01: 10, 0.05: 98, 0.1: 100, float("inf"): 100}
+    assert histogram_quantile(buckets, 100, 0.5) == 0.05
+    assert histogram_quantile(buckets, 100, 0.99) == 0.1

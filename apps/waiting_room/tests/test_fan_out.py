@@ -1,0 +1,59 @@
+"""A sale feed's fan-out: every socket gets each broadcast once, no socket is always written
+last, and the time a broadcast took to reach the last socket is measured."""
+
+import asyncio
+
+from apps.core import metrics
+from apps.waiting_room.consumers import SaleFeed, Watcher
+
+
+def feed_of(count: int, written: list) -> SaleFeed:
+    """A feed with ``count`` anonymous watchers whose sends go to ``written`` (no channel
+    layer: only fan_out is exercised)."""
+    feed = SaleFeed.__new__(SaleFeed)
+    feed.sale_id = "sale"
+    feed.watchers = {}
+    feed.last_text, feed.last_at = None, float("-inf")
+    for index in range(count):
+
+        async def send(message, index=index):
+            written.append((index, message["text"]))
+
+        feed.watchers[Watcher(send, sale=None, user_id=None)] = None
+    return feed
+
+
+def broadcast(feed: SaleFeed, seq: int) -> None:
+    asyncio.run(feed.fan_out({"sale": {"type": "sale", "seq": seq}}))
+
+
+def test_every_socket_gets_each_broadcast_once():
+    written = []
+    feed = feed_of(5, written)
+    for seq in range(3):
+        broadcast(feed, seq)
+    assert sorted(written) == sorted(
+        (index, f'{{"type": "sale", "seq": {seq}}}') for index in range(5) for seq in range(3)
+    )
+
+
+def test_no_socket_is_always_written_first_or_last():
+    written = []
+    feed = feed_of(4, written)
+    firsts, lasts = set(), set()
+    for seq in range(40):
+        written.clear()
+        broadcast(feed, seq)
+        firsts.add(written[0][0])
+        lasts.add(written[-1][0])
+    assert len(firsts) > 1 and len(lasts) > 1
+
+
+def test_the_time_to_the_last_socket_is_measured():
+    def observed() -> float:
+        samples = metrics.websocket_broadcast_duration.collect()[0].samples
+        return next(s.value for s in samples if s.name.endswith("_count"))
+
+    before = observed()
+    broadcast(feed_of(3, []), 0)
+    assert observed() == before + 1
