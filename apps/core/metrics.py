@@ -76,6 +76,11 @@ websocket_broadcast_duration = Histogram(
     "last socket waited on the server. Near the broadcast interval, the process is full.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5),
 )
+websocket_broadcasts_skipped = Counter(
+    "flashsale_websocket_broadcasts_skipped_total",
+    "Sale broadcasts a ws process never wrote because a newer one arrived while it was still "
+    "writing an earlier one (each is the whole state): the process is short of CPU.",
+)
 releaser_ticks = Counter("flashsale_releaser_ticks_total", "Waiting-room releaser ticks run.")
 
 

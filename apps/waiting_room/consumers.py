@@ -130,7 +130,12 @@ class SaleFeed:
     It outlives its last watcher by LINGER_SECONDS (a page reload finds it subscribed), and
     a new feed for the sale starts only after a stopping one has left the group: the channel
     layer's subscription to a group is one per process, and dropping it late would silence
-    the new feed."""
+    the new feed.
+
+    Broadcasts are received and written by two tasks: while a fan-out is being written, the
+    broadcasts that arrive replace each other, and the next fan-out writes the latest only
+    (each is the sale's whole state). A process short of CPU then delivers late by one
+    fan-out at most instead of working through a backlog that only grows."""
 
     def __init__(self, sale_id: str, feeds: dict[str, SaleFeed]):
         self.sale_id, self.feeds = sale_id, feeds
@@ -142,6 +147,8 @@ class SaleFeed:
         self.last_text: str | None = None  # the latest broadcast, and when it came
         self.last_at = float("-inf")
         self.reading: asyncio.Future | None = None
+        self.pending: dict | None = None  # the latest broadcast not yet written
+        self.arrived = asyncio.Event()
         self.task = asyncio.ensure_future(self._run())
 
     async def join(self, watcher: Watcher) -> None:
@@ -171,10 +178,17 @@ class SaleFeed:
             channel = await layer.new_channel()
             await layer.group_add(group, channel)
             self.ready.set_result(None)
-            while True:
-                event = await layer.receive(channel)
-                if event.get("type") == "sale.update":
-                    await self.fan_out(event)
+            receiving = asyncio.ensure_future(self._receive(layer, channel))
+            writing = asyncio.ensure_future(self._write())
+            try:  # both run until cancelled, or until one fails
+                done, _ = await asyncio.wait(
+                    (receiving, writing), return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    task.result()
+            finally:
+                receiving.cancel()
+                writing.cancel()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -192,6 +206,23 @@ class SaleFeed:
                     await layer.group_discard(group, channel)
             if self.feeds.get(self.sale_id) is self:
                 del self.feeds[self.sale_id]
+
+    async def _receive(self, layer, channel: str) -> None:
+        while True:
+            event = await layer.receive(channel)
+            if event.get("type") == "sale.update":
+                if self.pending is not None:
+                    metrics.websocket_broadcasts_skipped.inc()
+                self.pending = event
+                self.arrived.set()
+
+    async def _write(self) -> None:
+        while True:
+            await self.arrived.wait()
+            self.arrived.clear()
+            event, self.pending = self.pending, None
+            if event is not None:
+                await self.fan_out(event)
 
     def _unready(self, exc: BaseException) -> None:
         """Joiners still waiting for the subscription get ``exc`` (nobody else needs it)."""

@@ -2,9 +2,15 @@
 last, and the time a broadcast took to reach the last socket is measured."""
 
 import asyncio
+import json
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 
 from apps.core import metrics
-from apps.waiting_room.consumers import SaleFeed, Watcher
+from apps.waiting_room.consumers import SaleFeed, Watcher, sale_feed
+from apps.waiting_room.services import sale_group
 
 
 def feed_of(count: int, written: list) -> SaleFeed:
@@ -57,3 +63,51 @@ def test_the_time_to_the_last_socket_is_measured():
     before = observed()
     broadcast(feed_of(3, []), 0)
     assert observed() == before + 1
+
+
+def test_broadcasts_that_arrive_during_a_fan_out_collapse_to_the_latest():
+    """While a fan-out is being written, newer broadcasts replace each other: the next
+    fan-out writes the latest only (through the real channel layer)."""
+    sale_id = str(uuid.uuid4())
+    written, first_send, release = [], None, None
+
+    async def slow_send(message):
+        written.append(json.loads(message["text"])["seq"])
+        if len(written) == 1:
+            first_send.set()
+            await release.wait()
+
+    def skipped() -> float:
+        return metrics.websocket_broadcasts_skipped.collect()[0].samples[0].value
+
+    async def scenario():
+        nonlocal first_send, release
+        first_send, release = asyncio.Event(), asyncio.Event()
+        layer = get_channel_layer()
+        feed = await sale_feed(sale_id)
+        watcher = Watcher(slow_send, sale=None, user_id=None)
+        await feed.join(watcher)
+        try:
+
+            async def publish(seq):
+                message = {"type": "sale", "seq": seq}
+                await layer.group_send(
+                    sale_group(sale_id), {"type": "sale.update", "sale": message}
+                )
+
+            await publish(0)
+            await asyncio.wait_for(first_send.wait(), 5)
+            for seq in (1, 2, 3):
+                await publish(seq)
+            await asyncio.sleep(0.5)  # all three have arrived; the first fan-out still writes
+            release.set()
+            await asyncio.sleep(0.5)
+        finally:
+            feed.leave(watcher)
+            feed.task.cancel()
+            await asyncio.wait([feed.task])
+
+    before = skipped()
+    async_to_sync(scenario)()
+    assert written == [0, 3]
+    assert skipped() == before + 2
