@@ -14,6 +14,8 @@ Prints, per number of connections:
   ws_server_us_per_msg N <CPU of the ws process per delivered message, µs>
   ws_missed N <broadcast messages some socket never got (0 when every socket got each one)>
   ws_stale N <messages of an earlier measurement a socket got on connect (not counted)>
+  ws_skipped N <broadcasts the server skipped, a newer one having come while it was still
+                writing (a starved server; their messages count as missed)>
   ws_client_cpu_pct N <CPU of the load client processes, % of one core each>
   ws_server_starved_pct N <% of the time the ws process waited for a CPU (shared machine)>
   ws_capacity_msgs_per_s N <1e6 / ws_server_us_per_msg: what one free core delivers>
@@ -183,19 +185,22 @@ def broadcast_publisher(sale_id: str):
     return publish
 
 
-def broadcast_histogram(metrics_dir: str | None) -> tuple[dict[float, float], float, float]:
+def broadcast_histogram(metrics_dir: str | None) -> tuple[dict[float, float], float, float, float]:
     """The ws process's ``flashsale_websocket_broadcast_seconds`` from its metrics files
-    (prometheus multiprocess mode): cumulative buckets, count, sum."""
+    (prometheus multiprocess mode): cumulative buckets, count, sum; and the broadcasts it
+    skipped (``flashsale_websocket_broadcasts_skipped_total``)."""
     buckets: dict[float, float] = {}
-    count = total = 0.0
+    count = total = skipped = 0.0
     if not metrics_dir:
-        return buckets, count, total
+        return buckets, count, total, skipped
     from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=metrics_dir)
     for metric in registry.collect():
+        if metric.name == "flashsale_websocket_broadcasts_skipped":
+            skipped += sum(s.value for s in metric.samples if s.name.endswith("_total"))
         if metric.name != "flashsale_websocket_broadcast_seconds":
             continue
         for sample in metric.samples:
@@ -206,7 +211,7 @@ def broadcast_histogram(metrics_dir: str | None) -> tuple[dict[float, float], fl
                 count += sample.value
             elif sample.name.endswith("_sum"):
                 total += sample.value
-    return buckets, count, total
+    return buckets, count, total, skipped
 
 
 def fanout_figures(before, after) -> dict:
@@ -217,6 +222,8 @@ def fanout_figures(before, after) -> dict:
         "fanouts": count,
         "fanout_mean_ms": 1000 * total / count if count else float("nan"),
         "fanout_p99_ms": 1000 * histogram_quantile(buckets, count, 0.99),
+        # broadcasts the server never wrote, a newer one having come while it was writing
+        "skipped": after[3] - before[3],
     }
 
 
@@ -310,7 +317,8 @@ def run(
                 f"{r['p99_ms']:.0f} ms, first client p99 {r['first_client_p99_ms']:.0f} ms, "
                 f"server fan-out {r['fanout_mean_ms']:.0f} ms (p99 <= {r['fanout_p99_ms']:.0f}), "
                 f"last client p99 {r['last_client_p99_ms']:.0f} ms, "
-                f"missed {r['missed']} (stale on connect {r['stale']}), server "
+                f"missed {r['missed']} (stale on connect {r['stale']}, broadcasts skipped by "
+                f"the server {r['skipped']:.0f}), server "
                 f"{r['server_cpu_pct']:.0f}% CPU "
                 f"(waited for a CPU {r['server_starved_pct']:.0f}% of the time) "
                 f"({r['server_us_per_msg']:.1f} µs/msg), clients "
@@ -346,6 +354,7 @@ def report(reps: list[dict], command: str = "") -> None:
         print(f"ws_server_us_per_msg {size} {med('server_us_per_msg'):.1f}")
         print(f"ws_missed {size} {med('missed'):.0f}")
         print(f"ws_stale {size} {med('stale'):.0f}")
+        print(f"ws_skipped {size} {med('skipped'):.0f}")
         print(f"ws_server_cpu_pct {size} {med('server_cpu_pct'):.0f}")
         # What one core would do at the CPU each message cost (the figure that survives a
         # shared machine): messages a second, and one broadcast's CPU (the last client's
