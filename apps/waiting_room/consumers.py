@@ -186,9 +186,10 @@ class SaleFeed:
                 )
                 for task in done:
                     task.result()
-            finally:
+            finally:  # the receive's own clean-up (unsubscribing) done before leaving
                 receiving.cancel()
                 writing.cancel()
+                await asyncio.wait((receiving, writing))
         except asyncio.CancelledError:
             raise
         except Exception as exc:

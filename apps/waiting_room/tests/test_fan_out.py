@@ -9,6 +9,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from apps.core import metrics
+from apps.waiting_room import consumers
 from apps.waiting_room.consumers import SaleFeed, Watcher, sale_feed
 from apps.waiting_room.services import sale_group
 
@@ -111,3 +112,34 @@ def test_broadcasts_that_arrive_during_a_fan_out_collapse_to_the_latest():
     async_to_sync(scenario)()
     assert written == [0, 3]
     assert skipped() == before + 2
+
+
+def test_a_feed_that_stopped_has_left_the_group_and_the_next_one_hears(monkeypatch):
+    monkeypatch.setattr(consumers, "LINGER_SECONDS", 0.05)
+    sale_id = str(uuid.uuid4())
+    heard = []
+
+    async def send(message):
+        heard.append(json.loads(message["text"])["seq"])
+
+    async def scenario():
+        layer = get_channel_layer()
+        first = await sale_feed(sale_id)
+        watcher = Watcher(send, sale=None, user_id=None)
+        await first.join(watcher)
+        first.leave(watcher)
+        done, _ = await asyncio.wait([first.task], timeout=5)  # stopped after lingering
+        assert done
+        second = await sale_feed(sale_id)
+        assert second is not first
+        watcher = Watcher(send, sale=None, user_id=None)
+        await second.join(watcher)
+        message = {"type": "sale", "seq": 7}
+        await layer.group_send(sale_group(sale_id), {"type": "sale.update", "sale": message})
+        await asyncio.sleep(0.5)
+        second.leave(watcher)
+        second.task.cancel()
+        await asyncio.wait([second.task])
+
+    async_to_sync(scenario)()
+    assert heard == [7]
