@@ -13,6 +13,9 @@ DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=16)
 # state does not outlive a transaction: no server-side cursors, no prepared statements
 # (PgBouncer 1.18 cannot route them), no psycopg pool of our own (PgBouncer is the pool).
 DATABASE_POOLER = env("DATABASE_POOLER", default="")
+# The purchase's one statement is prepared per connection (planned once), except behind
+# PgBouncer in transaction mode.
+DATABASE_PREPARED_STATEMENTS = DATABASE_POOLER != "pgbouncer"
 
 
 def _primary() -> dict:

@@ -13,7 +13,10 @@ IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
 ORDER_GROUP_COMMIT = env.bool("ORDER_GROUP_COMMIT", default=True)
 ORDER_GROUP_COMMIT_MAX = env.int("ORDER_GROUP_COMMIT_MAX", default=64)
 # Groups committing side by side per process (a purchase waits for a leader only beyond them).
-ORDER_GROUP_COMMIT_LEADERS = env.int("ORDER_GROUP_COMMIT_LEADERS", default=4)
+# One: while a group commits, the next one gathers, so a transaction carries ~4 purchases at
+# 8 threads instead of ~1.4 with four leaders, and a purchase costs a third less CPU in Python
+# and half in PostgreSQL (docs/benchmarks.md, "reserve").
+ORDER_GROUP_COMMIT_LEADERS = env.int("ORDER_GROUP_COMMIT_LEADERS", default=1)
 # A Redis hold with no PostgreSQL order after this long is an orphan and goes back.
 ORPHAN_GRACE_SECONDS = env.int("ORPHAN_GRACE_SECONDS", default=30)
 

@@ -7,9 +7,11 @@ while fewer than ``ORDER_GROUP_COMMIT_LEADERS`` groups are committing leads: it 
 hold waiting (one per shopper, up to
 ``ORDER_GROUP_COMMIT_MAX``), records them with one statement in one transaction on its own
 connection, then hands the next waiting purchase the lead and tells each of its followers its
-outcome. No thread of ours, no connection of ours: the leader is a request thread. Groups
-committing side by side overlap their WAL flushes too (with a single leader, a process had
-one transaction in flight and lost to per-purchase transactions when fsync was slow).
+outcome. No thread of ours, no connection of ours: the leader is a request thread. By default
+one group commits at a time per process: the purchases arriving meanwhile form the next group,
+and the fixed cost of a transaction (checkout, planning, commit, the Redis confirm) is shared by
+all of them; more leaders overlap WAL flushes when fsync is slow, at the price of smaller
+groups.
 
 Only what was committed is answered 201: when any hold of the group is refused (its units
 taken meanwhile, its shopper over the limit) or the transaction fails, the whole group rolls

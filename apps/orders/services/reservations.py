@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
 from django.db.models.functions import Now
 
@@ -161,8 +162,15 @@ def orders_insert_holding_units(cursor, holds: list[Hold]) -> list[HoldRecorded]
         keys=[hold.idempotency_key for hold in holds],
         windows=[hold.sale.reservation_seconds for hold in holds],
     )
-    cursor.execute(_ORDERS_INSERT_SQL, params)
-    rows = {str(row[0]): row for row in cursor.fetchall()}
+    # Bound on the server (psycopg's binary arrays, not quoted in Python) and, unless a
+    # transaction-mode pooler sits in between, prepared once per connection: the statement is
+    # planned once, not per group (docs/benchmarks.md, "reserve").
+    # psycopg's errors become Django's, as through ``cursor.execute``.
+    with cursor.db.wrap_database_errors, psycopg.Cursor(cursor.connection) as server_cursor:
+        server_cursor.execute(
+            _ORDERS_INSERT_SQL, params, prepare=settings.DATABASE_PREPARED_STATEMENTS or None
+        )
+        rows = {str(row[0]): row for row in server_cursor.fetchall()}
     return [
         HoldRecorded(
             order_id=hold.order_id,
