@@ -28,6 +28,7 @@ from enum import Enum
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
+from redis.exceptions import NoScriptError
 
 from apps.core.redis import RedisError, script_pipeline
 from apps.inventory import redis_scripts
@@ -112,7 +113,7 @@ class GroupCommit:
             else:
                 for waiting, outcome in zip(group, recorded, strict=True):
                     waiting.verdict, waiting.recorded = HoldVerdict.RECORDED, outcome
-                _group_confirm(group)
+                holds_confirm([waiting.hold for waiting in group])
             for waiting in group:
                 waiting.done.set()
 
@@ -155,29 +156,40 @@ def _unreachable(exc: Exception) -> bool:
     return sqlstate is None or sqlstate.startswith("08")
 
 
-def _group_confirm(group: list[_Waiting]) -> None:
+def holds_confirm(holds: list[Hold]) -> None:
     """After the commit, one round trip per sale: forget the holds as in flight and finish
     the admissions they spent. On a Redis error the orphan sweep forgets the holds, and an
     unfinished admission stops counting as active when its token expires."""
-    by_sale: dict[str, list[_Waiting]] = {}
-    for waiting in group:
-        by_sale.setdefault(waiting.hold.sale.id, []).append(waiting)
-    for sale_id, waitings in by_sale.items():
-        keys = sale_keys(sale_id)
+    by_sale: dict[str, list[Hold]] = {}
+    for hold in holds:
+        by_sale.setdefault(hold.sale.id, []).append(hold)
+    for sale_id, sale_holds in by_sale.items():
         try:
-            pipe = script_pipeline(keys.inflight)
-            redis_scripts.holds_confirm(keys, [w.hold.order_id for w in waitings], client=pipe)
-            for waiting in waitings:
-                if waiting.hold.admission_key:
-                    room_scripts.finish(
-                        room_keys(sale_id),
-                        user_id=waiting.hold.user_id,
-                        order_id=waiting.hold.order_id,
-                        client=pipe,
-                    )
-            pipe.execute()
+            try:
+                _confirm_pipeline(sale_id, sale_holds, scripts_known=True).execute()
+            except NoScriptError:
+                # A new or restarted Redis: nothing of the pipeline's scripts ran, and the rest
+                # is idempotent, so send it again the usual way (the scripts loaded first).
+                _confirm_pipeline(sale_id, sale_holds, scripts_known=False).execute()
         except RedisError as exc:
-            logger.warning("could not confirm %d order(s) in Redis: %s", len(waitings), exc)
+            logger.warning("could not confirm %d order(s) in Redis: %s", len(sale_holds), exc)
+
+
+def _confirm_pipeline(sale_id: str, holds: list[Hold], *, scripts_known: bool):
+    """The confirm as one pipeline. ``scripts_known``: call the scripts by SHA alone, without
+    the SCRIPT EXISTS round trip redis-py makes first for a pipeline carrying scripts (the
+    reservation script ran on this Redis a moment ago; a NOSCRIPT reply says otherwise)."""
+    keys = sale_keys(sale_id)
+    pipe = script_pipeline(keys.inflight)
+    redis_scripts.holds_confirm(keys, [hold.order_id for hold in holds], client=pipe)
+    for hold in holds:
+        if hold.admission_key:
+            room_scripts.finish(
+                room_keys(sale_id), user_id=hold.user_id, order_id=hold.order_id, client=pipe
+            )
+    if scripts_known:
+        pipe.scripts.clear()
+    return pipe
 
 
 group_commit = GroupCommit()

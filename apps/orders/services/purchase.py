@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from apps.core.errors import ApplicationError, Forbidden, Gone, ServiceUnavailable, TooEarly
-from apps.core.redis import RedisError, script_pipeline
+from apps.core.redis import RedisError
 from apps.core.times import isoformat_z
 from apps.inventory import redis_scripts
 from apps.inventory.keys import sale_keys
@@ -34,11 +34,10 @@ from apps.inventory.services import InventoryUnavailable, inventory_ensure_prime
 from apps.inventory.tasks import reconcile_sale
 from apps.sales.models import SaleStatus
 from apps.sales.selectors import SaleSnapshot
-from apps.waiting_room import redis_scripts as room_scripts
 from apps.waiting_room.keys import room_keys
 
 from .degraded import order_reserve_degraded
-from .group_commit import HoldVerdict, group_commit
+from .group_commit import HoldVerdict, group_commit, holds_confirm
 from .reservations import (
     AlreadyReserved,
     Hold,
@@ -270,25 +269,8 @@ def order_from_hold_alone(hold: Hold) -> Reservation:
     except BaseException:
         hold_give_back(hold)
         raise
-    hold_confirm(hold)
+    holds_confirm([hold])
     return hold_created_reservation(hold, recorded)
-
-
-def hold_confirm(hold: Hold) -> None:
-    """One round trip after the commit: forget the hold as in flight and (with an
-    admission) stop counting the shopper as active. On a Redis error the orphan sweep
-    forgets the hold; an unfinished admission stops counting when its token expires."""
-    keys = sale_keys(hold.sale.id)
-    try:
-        pipe = script_pipeline(keys.inflight)
-        redis_scripts.holds_confirm(keys, [hold.order_id], client=pipe)
-        if hold.admission_key:
-            room_scripts.finish(
-                room_keys(hold.sale.id), user_id=hold.user_id, order_id=hold.order_id, client=pipe
-            )
-        pipe.execute()
-    except RedisError as exc:
-        logger.warning("could not confirm order %s in Redis: %s", hold.order_id, exc)
 
 
 def hold_give_back(hold: Hold, *, units_free: bool = True, admission_too: bool = True) -> None:

@@ -127,3 +127,46 @@ def test_without_grouping_the_same_purchases_succeed(
     assert codes == [201] * 4
     assert _transactions(sale) == 4
     assert sale_audit(sale_id=sale.id).clean
+
+
+def test_the_confirm_reaches_a_redis_that_lost_its_scripts(
+    make_sale, make_shopper, redis_client, monkeypatch, tmp_path
+):
+    """The confirm calls its scripts by SHA without asking first whether Redis has them; a
+    restarted Redis answers NOSCRIPT, and the confirm is sent again with the scripts loaded:
+    the hold is forgotten as in flight and the admission finished all the same."""
+    from apps.core.lua import LuaScript
+    from apps.orders.services.group_commit import holds_confirm
+    from apps.orders.services.reservations import Hold
+    from apps.waiting_room import redis_scripts as room_scripts
+    from apps.waiting_room.keys import room_keys
+
+    sale = make_sale(inventory=2)
+    shopper = make_shopper()
+    keys, room = sale_keys(sale.id), room_keys(sale.id)
+    order_id = str(uuid.uuid4())
+    redis_client.zadd(keys.inflight, {order_id: 1})
+    redis_client.hset(keys.pending, order_id, f"{shopper.id}|1|0||")
+    redis_client.hset(room.claims, shopper.id, "jti|9999999999|a")
+    redis_client.zadd(room.live, {shopper.id: 1})
+    redis_client.hset(room.state, "active", 1)
+    # The finish script as a Redis that never saw it (SCRIPT FLUSH is not ours to send).
+    unseen = tmp_path / "finish.lua"
+    unseen.write_text(room_scripts.FINISH.script + f"\n-- {uuid.uuid4()}\n")
+    monkeypatch.setattr(room_scripts, "FINISH", LuaScript(unseen))
+    hold = Hold(
+        sale=sale_snapshot(str(sale.id)),
+        user_id=shopper.id,
+        quantity=1,
+        idempotency_key="k",
+        order_id=order_id,
+        units=[0],
+        admission_key=room.admission_used("jti"),
+    )
+
+    holds_confirm([hold])
+
+    assert redis_client.zcard(keys.inflight) == 0 and redis_client.hlen(keys.pending) == 0
+    assert redis_client.hget(room.claims, shopper.id).decode().startswith("jti|9999999999|d|")
+    assert redis_client.zcard(room.live) == 0
+    assert int(redis_client.hget(room.state, "active")) == 0
