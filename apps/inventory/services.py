@@ -67,11 +67,16 @@ def inventory_units_add(*, sale_id: object, numbers: list[int]) -> None:
 # those still free (PostgreSQL, not Redis, decides: a unit is taken once); ``buyers_raised``
 # raises each shopper's tally within their limit (the CHECK refuses more). Each returns one
 # row per unit taken / per shopper raised, so the caller sees every hold's own outcome.
+# "Still free" is written num_nulls(order_id) = 1, not order_id IS NULL: the same test, which
+# the planner cannot match to the partial index of free units, so it looks each unit up by
+# (sale_id, number) instead of scanning every free unit of the sale once per unit taken (a
+# group of 4 in a sale with 2,010 free units: 0.94 -> 0.51 ms; it grew with the stock).
 UNITS_TAKEN_SQL = """units_taken AS (
     UPDATE inventory_unit AS unit SET order_id = held.order_id
     FROM unnest(%(unit_order_ids)s::uuid[], %(unit_sale_ids)s::uuid[], %(unit_numbers)s::int[])
         AS held(order_id, sale_id, number)
-    WHERE unit.sale_id = held.sale_id AND unit.number = held.number AND unit.order_id IS NULL
+    WHERE unit.sale_id = held.sale_id AND unit.number = held.number
+        AND num_nulls(unit.order_id) = 1
     RETURNING unit.order_id
 )"""
 BUYERS_RAISED_SQL = """buyers_raised AS (
