@@ -9,6 +9,9 @@ from .env import env
 # most DB_POOL_TIMEOUT, then answer 503 with Retry-After. DB_POOL_MAX_SIZE=0 turns the pool off
 # (persistent per-thread connections, CONN_MAX_AGE), e.g. behind PgBouncer in transaction mode.
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=16)
+# The longest a request waits for a connection (and a purchase for its group's turn to commit,
+# apps/orders/services/group_commit.py) before answering 503 with Retry-After.
+DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=1.0)
 # DATABASE_POOLER=pgbouncer: the URLs point at PgBouncer in transaction mode, so a session's
 # state does not outlive a transaction: no server-side cursors, no prepared statements
 # (PgBouncer 1.18 cannot route them), no psycopg pool of our own (PgBouncer is the pool).
@@ -28,7 +31,7 @@ def _primary() -> dict:
         options["pool"] = {
             "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
             "max_size": DB_POOL_MAX_SIZE,
-            "timeout": env.float("DB_POOL_TIMEOUT", default=1.0),
+            "timeout": DB_POOL_TIMEOUT,
         }
     else:
         database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)

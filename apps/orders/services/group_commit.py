@@ -77,7 +77,16 @@ class GroupCommit:
             else:
                 self._queue.append(me)
         if not lead:
-            me.done.wait()
+            if not me.done.wait(getattr(settings, "DB_POOL_TIMEOUT", 1.0)):
+                # Waited as long as for a connection: unless a group has taken this hold (its
+                # outcome is on its way), leave the queue; the purchase answers 503.
+                with self._lock:
+                    queued = any(waiting is me for waiting in self._queue)
+                    if queued:
+                        self._queue = [waiting for waiting in self._queue if waiting is not me]
+                if queued:
+                    return HoldVerdict.UNAVAILABLE, None
+                me.done.wait()
             if me.verdict is not HoldVerdict.LEAD:
                 return me.verdict, me.recorded
         self._lead(me)

@@ -23,6 +23,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SHOPPERS = 12
 
 
+@pytest.fixture(autouse=True)
+def _patient_queue(settings):
+    """These tests hold the groups up on purpose: the queue waits for as long as they do."""
+    settings.DB_POOL_TIMEOUT = 60
+
+
 def _dsn() -> str:
     db = settings.DATABASES["default"]
     return "postgresql://{}@{}:{}/{}".format(
@@ -170,3 +176,48 @@ def test_the_confirm_reaches_a_redis_that_lost_its_scripts(
     assert redis_client.hget(room.claims, shopper.id).decode().startswith("jti|9999999999|d|")
     assert redis_client.zcard(room.live) == 0
     assert int(redis_client.hget(room.state, "active")) == 0
+
+
+def test_a_purchase_waits_for_its_groups_turn_no_longer_than_for_a_connection(
+    make_sale, make_shopper, redis_client, settings
+):
+    """One group commits at a time; while it is stuck (here behind a row lock), the purchase
+    queued for the next group gives up after DB_POOL_TIMEOUT: 503, its hold given back. The
+    stuck one completes when the lock goes."""
+    settings.ORDER_GROUP_COMMIT_LEADERS = 1
+    settings.DB_POOL_TIMEOUT = 0.3
+    sale = make_sale(inventory=4)
+    first, second = make_shopper(), make_shopper()
+    snapshot = sale_snapshot(str(sale.id))
+    keys = sale_keys(sale.id)
+    locker = psycopg.connect(_dsn())
+    locker.execute("SELECT 1 FROM inventory_unit WHERE sale_id = %s FOR UPDATE", [sale.id])
+
+    def attempt(shopper):
+        try:
+            return order_reserve(
+                sale=snapshot, user_id=shopper.id, quantity=1, idempotency_key=uuid.uuid4().hex
+            ).created
+        except ApplicationError as error:
+            return error.code, error.status
+        finally:
+            connection.close()
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            stuck = pool.submit(attempt, first)
+            _wait_for(lambda: redis_client.hlen(keys.pending) == 1, "the first hold")
+            started = time.monotonic()
+            assert pool.submit(attempt, second).result(timeout=30) == (
+                "database_unavailable",
+                503,
+            )
+            assert time.monotonic() - started < 5
+            assert redis_client.hlen(keys.pending) == 1  # the second hold went back
+            assert redis_client.scard(keys.free) == 3
+            locker.rollback()
+            assert stuck.result(timeout=30) is True
+    finally:
+        locker.close()
+    assert list(Order.objects.filter(sale=sale).values_list("user_id", flat=True)) == [first.id]
+    assert sale_audit(sale_id=sale.id).clean
