@@ -2,6 +2,7 @@
 
 Scenarios (each repeated --reps times; medians reported, spread shown):
   bare          GET a JSON view behind the same server and middleware as the API
+  bare_redis    bare plus one rate-limit script call: the floor of a refusal asking Redis once
   soldout       purchases refused as sold out
   reserve       purchases that succeed (unique shoppers, ample stock; each writes PostgreSQL)
   join/position the waiting room (when apps/waiting_room provides the endpoints)
@@ -52,6 +53,7 @@ RESERVE_LUA = ROOT / "apps" / "inventory" / "lua" / "reserve.lua"
 
 ALL = [
     "bare",
+    "bare_redis",
     "soldout",
     "reserve",
     "soldout_plain",
@@ -365,6 +367,11 @@ def scenario_bare(ctx, rep):
     return run_wrk(ctx.args, ctx.port, path="/api/v1/bench/bare")
 
 
+def scenario_bare_redis(ctx, rep):
+    """bare plus one sliding-window script call: the floor of a refusal asking Redis once."""
+    return run_wrk(ctx.args, ctx.port, path="/api/v1/bench/bare_redis")
+
+
 def sell_out(sale_id: str, user_id: int) -> None:
     """Take a one-unit sale's only unit through the real service."""
     from apps.orders.services import order_reserve
@@ -645,6 +652,7 @@ def serve_forever(args, ctx) -> None:
 
 SCENARIOS = {
     "bare": scenario_bare,
+    "bare_redis": scenario_bare_redis,
     "soldout": scenario_soldout,
     "reserve": scenario_reserve,
     "soldout_plain": without_observability(scenario_soldout),
@@ -764,6 +772,7 @@ def report(args, summary: dict, info: dict) -> None:
 
     for name in (
         "bare",
+        "bare_redis",
         "soldout",
         "reserve",
         "join",
@@ -785,6 +794,7 @@ def report(args, summary: dict, info: dict) -> None:
         if rps(name) is not None:
             print(f"rps {name} {rps(name):.0f}")
     for a, b in (
+        ("bare_redis", "bare"),
         ("soldout", "bare"),
         ("reserve", "rowlock"),
         ("reserve", "raw_lua_wsgi"),

@@ -2,6 +2,9 @@
 
 * ``bench_bare``: a JSON answer behind the same server, middleware and URL resolver as the
   API: the ceiling of our stack.
+* ``bench_bare_redis``: ``bench_bare`` plus the one Redis round trip every refusal makes (the
+  rate limits' sliding-window script, through the same call path), nothing else: the floor
+  of a refusal that asks Redis once.
 * ``bench_rowlock_purchase``: the brief's rejected alternative as a baseline: the same
   purchase (bearer token, idempotency key, order row, unit rows, per-shopper tally) done in
   PostgreSQL alone: ``SELECT … FOR UPDATE`` on the sale row, then the order insert. No Redis.
@@ -9,8 +12,10 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.views.decorators.csrf import csrf_exempt
 
@@ -21,10 +26,21 @@ from apps.core.parsers import request_json_object
 from apps.orders.apis import idempotency_key_from, purchase_input
 from apps.orders.models import OrderStatus
 from apps.orders.services.reservations import AlreadyReserved, SoldOut, reservation_body
+from apps.protection.ratelimits import Window, sliding_windows_hit
 from apps.sales.selectors import sale_snapshot
 
 
 def bench_bare(request):
+    return json_response({"ok": True})
+
+
+# Small logs like a shopper's window: 10,000 keys in turn, a limit never reached.
+_windows = itertools.count()
+
+
+def bench_bare_redis(request):
+    key = f"{settings.REDIS_KEY_PREFIX}rl:bench:user:{next(_windows) % 10_000}"
+    sliding_windows_hit([Window(key, 1_000_000, 1)])
     return json_response({"ok": True})
 
 

@@ -5,10 +5,11 @@ from django.urls import path
 
 from flashsale.urls import handler400, handler403, handler404, handler500, urlpatterns
 
-from .bench_views import bench_bare, bench_rowlock_purchase
+from .bench_views import bench_bare, bench_bare_redis, bench_rowlock_purchase
 
 urlpatterns = [
     path("api/v1/bench/bare", bench_bare, name="bench-bare"),
+    path("api/v1/bench/bare_redis", bench_bare_redis, name="bench-bare-redis"),
     path(
         "api/v1/bench/flash_sales/<str:sale_id>/purchase_rowlock",
         bench_rowlock_purchase,
