@@ -14,7 +14,7 @@ from pathlib import Path
 from redis.commands.core import Script
 
 from . import tracing
-from .redis import get_redis
+from .redis import get_redis, script_run
 
 
 class LuaScript(Script):
@@ -35,8 +35,14 @@ class LuaScript(Script):
     def __call__(self, keys=None, args=None, client=None):
         if client is None:
             client = get_redis()
-        with tracing.span(f"redis.lua {self.name}", db_system="redis"):
-            return super().__call__(keys, args, client)
+        if tracing.tracing_enabled():
+            with tracing.span(f"redis.lua {self.name}", db_system="redis"):
+                return script_run(client, self, keys or [], args or [])
+        return script_run(client, self, keys or [], args or [])
+
+    def run_through(self, client, keys, args):
+        """The call through redis-py's own client (a pipeline, a cluster)."""
+        return super().__call__(keys, args, client)
 
     def __repr__(self) -> str:
         return f"<LuaScript {self.name} {self.sha[:8]}>"

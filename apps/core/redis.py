@@ -11,6 +11,8 @@ cannot (the Channels layer's pub/sub) keeps using ``REDIS_URL``; see docs/region
 
 from __future__ import annotations
 
+import os
+import threading
 from functools import lru_cache
 
 import redis
@@ -18,7 +20,7 @@ from django.conf import settings
 from django_redis.pool import ConnectionFactory
 from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, ClusterPipeline, RedisCluster
-from redis.exceptions import RedisClusterException
+from redis.exceptions import NoScriptError, RedisClusterException
 from redis.retry import Retry
 
 
@@ -86,6 +88,77 @@ def get_redis() -> redis.Redis | RedisCluster:
         health_check_interval=30,
         max_connections=256,
     )
+
+
+class _ThreadConnections(threading.local):
+    """This thread's own connections, one per client pool (a test may swap the client)."""
+
+    def __init__(self):
+        self.by_pool: dict = {}
+        self.pid = os.getpid()
+
+
+_thread = _ThreadConnections()
+_THREAD_POOLS_MAX = 4
+
+
+def _thread_connection(client: redis.Redis) -> redis.Connection:
+    """This thread's connection to ``client``'s server, made with the pool's own settings
+    (address, timeouts, protocol) but never returned to it: no pool lock, no readiness poll
+    and no health check per call. A forked child makes its own."""
+    if _thread.pid != os.getpid():
+        _thread.by_pool, _thread.pid = {}, os.getpid()  # the parent's sockets stay the parent's
+    pool = client.connection_pool
+    connection = _thread.by_pool.get(pool)
+    if connection is None:
+        if len(_thread.by_pool) >= _THREAD_POOLS_MAX:
+            for stale in _thread.by_pool.values():
+                stale.disconnect()
+            _thread.by_pool.clear()
+        connection = _thread.by_pool[pool] = pool.connection_class(**pool.connection_kwargs)
+    return connection
+
+
+def _round_trip(connection: redis.Connection, packed) -> object:
+    connection.send_packed_command(packed, check_health=False)
+    return connection.read_response()
+
+
+def _thread_round_trip(client: redis.Redis, *command) -> object:
+    connection = _thread_connection(client)
+    packed = connection.pack_command(*command)
+    try:
+        return _round_trip(connection, packed)
+    except redis.ConnectionError:  # went stale while idle: once more on a fresh connection
+        connection.disconnect()
+        return _round_trip(connection, packed)
+
+
+def _thin(client) -> bool:
+    return type(client) is redis.Redis and client.connection_pool.cache is None
+
+
+def command_run(client, *command) -> object:
+    """One command of the hot path (the reply as Redis sends it, no response callback): on a
+    plain client, packed once and sent on this thread's own connection (the pool's lock,
+    readiness poll, retry wrapper and bookkeeping cost as much Python as the round trip
+    itself); anything else (a cluster) through redis-py. A connection error is retried once
+    on a fresh connection, as redis-py's own retry would; errors are redis-py's."""
+    if _thin(client):
+        return _thread_round_trip(client, *command)
+    return client.execute_command(*command)
+
+
+def script_run(client, script, keys, args) -> object:
+    """EVALSHA of ``script`` (a redis-py Script) the hot path's way (``command_run``); a
+    pipeline or a cluster goes through redis-py. NOSCRIPT loads the script and retries."""
+    if not _thin(client):
+        return script.run_through(client, keys, args)
+    try:
+        return _thread_round_trip(client, "EVALSHA", script.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        client.script_load(script.script)
+        return _thread_round_trip(client, "EVALSHA", script.sha, len(keys), *keys, *args)
 
 
 def script_pipeline(slot_key: str):
