@@ -7,6 +7,10 @@ from apps.core.docs import DocsView, SchemaView
 from apps.protection.health import healthz, readyz
 
 urlpatterns = [
+    # The herd's routes first (purchase, join, position, now_serving): Django tries the
+    # patterns in order, and each one tried costs every request behind it about a microsecond.
+    path("api/v1/", include("apps.orders.urls")),
+    path("api/v1/", include("apps.waiting_room.urls")),
     path("healthz", healthz, name="healthz"),
     # Browsers ask for /favicon.ico on pages without an icon link (the admin, JSON).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
@@ -17,8 +21,6 @@ urlpatterns = [
     path("api/docs/", DocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("apps.core.urls")),
     path("api/v1/", include("apps.sales.urls")),
-    path("api/v1/", include("apps.orders.urls")),
-    path("api/v1/", include("apps.waiting_room.urls")),
     path("api/v1/", include("apps.payments.urls")),
     path("api/v1/", include("apps.protection.urls")),
     path("accounts/", include("apps.accounts.urls")),
