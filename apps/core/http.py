@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 
 from .errors import ApplicationError, BadRequest
 
+# One encoder for every answer: json.dumps(cls=...) builds a new one per call.
+_encoder = DjangoJSONEncoder(separators=(",", ":"))
+
 
 def json_response(body: dict, status: int = 200, headers: dict | None = None) -> HttpResponse:
     response = HttpResponse(
-        json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":")),
+        _encoder.encode(body),
         status=status,
         content_type="application/json",
     )
