@@ -28,7 +28,6 @@ from django_redis import get_redis_connection
 from redis.cluster import RedisCluster
 
 from apps.core.lua import LuaScript
-from apps.core.redis import RedisError, command_run, get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -212,25 +211,13 @@ def probe_shares_the_limits_redis() -> bool:
     return settings.CACHES[cache].get("LOCATION") == settings.REDIS_URL
 
 
-def probe_alone(probe_key: str | None) -> bool | None:
-    """Whether ``probe_key`` exists in the shop's Redis, asked on the hot path's connection;
-    None when not asked or Redis erred (the caller asks again its own way)."""
-    if probe_key is None:
-        return None
-    try:
-        return bool(command_run(get_redis(), "EXISTS", probe_key))
-    except RedisError:
-        return None
-
-
 def check(
     request, rule: Rule, *, user_id: int | None, ip: str, probe_key: str | None = None
 ) -> Verdict:
     """Count this request against the rule's windows (one Redis call): the first limit
-    exceeded, if any, and whether ``probe_key`` exists (when it could be asked). With no
-    window to count in, the probe alone is that one call."""
+    exceeded, if any, and whether ``probe_key`` exists (when it could be asked)."""
     if not getattr(settings, "RATELIMIT_ENABLE", True):
-        return Verdict(None, probe_alone(probe_key))
+        return Verdict(None)
     scopes, windows = [], []
     if rule.user_rate and user_id is not None:
         scopes.append("user")
@@ -239,7 +226,7 @@ def check(
         scopes.append("ip")
         windows.append(Window(_key(rule.group, "ip", ip), *rule.ip_rate))
     if not windows:
-        return Verdict(None, probe_alone(probe_key))
+        return Verdict(None)
     if probe_key is not None and not probe_shares_the_limits_redis():
         probe_key = None
     try:
