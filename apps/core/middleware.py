@@ -27,7 +27,11 @@ _JOIN_ROUTE = "waiting-room-join"
 
 def _route(request) -> tuple[str, str]:
     """The URL pattern and name that served the request (bounded, unlike the path). Requests
-    refused by middleware never reached the resolver: resolve them here."""
+    refused by middleware never reached the resolver: resolve them here, unless the
+    middleware named the route (``request.route``)."""
+    named = getattr(request, "route", None)
+    if named is not None:
+        return named
     match = getattr(request, "resolver_match", None)
     if match is None:
         try:

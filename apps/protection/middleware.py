@@ -7,14 +7,21 @@ import re
 import threading
 import time
 import uuid
+from functools import lru_cache
 
 from django.conf import settings
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.security import SecurityMiddleware
+from django.urls import resolve
 
 from apps.core.authentication import request_bearer
 from apps.core.errors import ApplicationError, ServiceUnavailable
-from apps.core.http import error_response
+from apps.core.http import error_response, idempotency_key_header
+from apps.core.tokens import TokenInvalid
 from apps.orders.services.degraded import FastPathState, fast_path_state
+from apps.orders.services.reservations import SoldOut
 from apps.orders.services.sold_out import sold_out_refuses
+from apps.waiting_room.tokens import admission_from_claims
 
 from . import logins, ratelimits
 from .blocklist import is_blocked
@@ -54,10 +61,52 @@ def refused_sold_out(request, rule, user_id: int | None) -> bool:
     return match is not None and sold_out_refuses(match["sale_id"], user_id)
 
 
+@lru_cache(maxsize=1)
+def _purchase_route() -> tuple[str, str]:
+    """The purchase's URL pattern and name, for the metrics of a refusal answered here."""
+    match = resolve("/api/v1/flash_sales/0/purchase")
+    return match.route, match.url_name
+
+
+def sold_out_answer(request) -> SoldOut | None:
+    """The view's own refusal, given here when the view could answer nothing else: a purchase
+    of a sale this process knows sold out, by a shopper who took no hold in it
+    (``refused_sold_out``), with an admission token for that sale, no X-Shopper-Token to
+    compare and a valid X-Idempotency-Key. Anything else goes on to the view, which says what
+    is wrong. Skipped: the load shedding, Django's inner middleware, the URL resolver and the
+    view (half of such a refusal's CPU), none of which could change the answer."""
+    path = request.path_info
+    if not path.endswith("/purchase") or request.headers.get("X-Shopper-Token", "").strip():
+        return None
+    claims = request_bearer(request).claims
+    try:
+        admission = admission_from_claims(claims) if claims else None
+    except TokenInvalid:
+        return None
+    if admission is None or admission.sale_id != _PURCHASE_PATH.match(path)["sale_id"]:
+        return None
+    try:
+        idempotency_key_header(request, required=True)
+    except ApplicationError:
+        return None
+    request.route = _purchase_route()  # read by the metrics (apps/core/middleware.py)
+    return SoldOut("Sold out: every unit is taken.")
+
+
+def _no_response(request):
+    raise AssertionError("only the response half of these middleware runs here")
+
+
 class ProtectionMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self.purchase_slots = threading.BoundedSemaphore(max(1, settings.PURCHASE_INFLIGHT_CAP))
+        # The headers Django's middleware further in adds to every answer (nosniff,
+        # Referrer-Policy, COOP, HSTS on HTTPS, X-Frame-Options), for answers given here.
+        self.response_headers = [
+            SecurityMiddleware(_no_response).process_response,
+            XFrameOptionsMiddleware(_no_response).process_response,
+        ]
 
     def __call__(self, request):
         response = self._protected(request)
@@ -73,7 +122,8 @@ class ProtectionMiddleware:
         ip = client_ip(request)
         user_id = token_user_id(request)
         limited = None
-        if not refused_sold_out(request, rule, user_id):
+        sold_out = refused_sold_out(request, rule, user_id)
+        if not sold_out:
             limited = ratelimits.check(request, rule, user_id=user_id, ip=ip).limited
         if limited:
             return error_response(
@@ -95,6 +145,12 @@ class ProtectionMiddleware:
                 )
         if rule.group != "purchase":
             return self.get_response(request)
+        refusal = sold_out_answer(request) if sold_out else None
+        if refusal is not None:
+            response = error_response(refusal)
+            for add_headers in self.response_headers:
+                response = add_headers(request, response)
+            return response
         return self._purchase(request)
 
     def _purchase(self, request):
