@@ -36,7 +36,7 @@ def idempotency_key_header(request, *, required: bool) -> str | None:
     ``invalid_idempotency_key``; absent or blank is ``missing_idempotency_key`` when required,
     None otherwise. Only ASCII blanks are trimmed: str.strip() would eat a non-ASCII key
     (U+00A0, U+0085) whole and call it missing."""
-    raw = request.headers.get("X-Idempotency-Key")
+    raw = request.META.get("HTTP_X_IDEMPOTENCY_KEY")  # request.headers builds every header
     key = (raw or "").strip(" \t")
     if not key:  # absent or blank
         if required:

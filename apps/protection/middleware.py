@@ -76,7 +76,7 @@ def sold_out_answer(request) -> SoldOut | None:
     is wrong. Skipped: the load shedding, Django's inner middleware, the URL resolver and the
     view (half of such a refusal's CPU), none of which could change the answer."""
     path = request.path_info
-    if not path.endswith("/purchase") or request.headers.get("X-Shopper-Token", "").strip():
+    if not path.endswith("/purchase") or request.META.get("HTTP_X_SHOPPER_TOKEN", "").strip():
         return None
     claims = request_bearer(request).claims
     try:
