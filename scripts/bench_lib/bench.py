@@ -3,6 +3,7 @@
 Scenarios (each repeated --reps times; medians reported, spread shown):
   bare          GET a JSON view behind the same server and middleware as the API
   bare_redis    bare plus one rate-limit script call: the floor of a refusal asking Redis once
+  bare_post     bare asked the way a purchase is (POST, its body, Bearer token, idempotency key)
   soldout       purchases refused as sold out
   reserve       purchases that succeed (unique shoppers, ample stock; each writes PostgreSQL)
   join/position the waiting room (when apps/waiting_room provides the endpoints)
@@ -54,6 +55,7 @@ RESERVE_LUA = ROOT / "apps" / "inventory" / "lua" / "reserve.lua"
 ALL = [
     "bare",
     "bare_redis",
+    "bare_post",
     "soldout",
     "reserve",
     "soldout_plain",
@@ -372,6 +374,21 @@ def scenario_bare_redis(ctx, rep):
     return run_wrk(ctx.args, ctx.port, path="/api/v1/bench/bare_redis")
 
 
+def scenario_bare_post(ctx, rep):
+    """bare asked with a purchase's method, body and headers: what the request's size alone
+    costs the server and wrk, the floor of any purchase answer."""
+    tokens = ctx.tokens_file("bare_post", sale_new(1), 1, 5000)
+    return run_wrk(
+        ctx.args,
+        ctx.port,
+        path="/api/v1/bench/bare",
+        method="POST",
+        body=PURCHASE_BODY,
+        tokens=tokens,
+        auth="bearer",
+    )
+
+
 def sell_out(sale_id: str, user_id: int) -> None:
     """Take a one-unit sale's only unit through the real service."""
     from apps.orders.services import order_reserve
@@ -653,6 +670,7 @@ def serve_forever(args, ctx) -> None:
 SCENARIOS = {
     "bare": scenario_bare,
     "bare_redis": scenario_bare_redis,
+    "bare_post": scenario_bare_post,
     "soldout": scenario_soldout,
     "reserve": scenario_reserve,
     "soldout_plain": without_observability(scenario_soldout),
@@ -773,6 +791,7 @@ def report(args, summary: dict, info: dict) -> None:
     for name in (
         "bare",
         "bare_redis",
+        "bare_post",
         "soldout",
         "reserve",
         "join",
@@ -795,7 +814,9 @@ def report(args, summary: dict, info: dict) -> None:
             print(f"rps {name} {rps(name):.0f}")
     for a, b in (
         ("bare_redis", "bare"),
+        ("bare_post", "bare"),
         ("soldout", "bare"),
+        ("soldout", "bare_post"),
         ("reserve", "rowlock"),
         ("reserve", "raw_lua_wsgi"),
         ("mix", "raw_lua_wsgi"),
