@@ -115,37 +115,26 @@ class Window:
 class WindowsHit:
     index: int  # the first window that refused, -1 when every one had room
     hit: Hit
-    probe_exists: bool | None = None  # the probed key's existence; None when not probed
 
 
-def sliding_windows_hit(
-    windows: list[Window], *, now_us: int | None = None, probe_key: str | None = None
-) -> WindowsHit:
+def sliding_windows_hit(windows: list[Window], *, now_us: int | None = None) -> WindowsHit:
     """Count one request against every window, logged in all of them only when all have
-    room. ``probe_key``: a key of the shop's Redis whose existence the same call reports
-    (only asked where the limits live in that Redis and it is no cluster). ``now_us`` drives
-    the clock in tests; by default the script reads Redis's TIME. Raises redis errors."""
+    room. ``now_us`` drives the clock in tests; by default the script reads Redis's TIME.
+    Raises redis errors."""
     client = _connection()
     request_id = f"{_process}:{next(_ids)}"
     now = "" if now_us is None else now_us
-    if isinstance(client, RedisCluster):  # the keys live on different slots
-        groups, probe_key = [[w] for w in windows], None
-    else:
-        groups = [windows]
-    probe_exists = None
+    # On a cluster the keys live on different slots: one call per window.
+    groups = [[w] for w in windows] if isinstance(client, RedisCluster) else [windows]
     for offset, group in enumerate(groups):
-        probe = probe_key if offset == 0 else None
-        args = [request_id, now, "1" if probe else ""]
+        args = [request_id, now]
         for window in group:
             args += [window.limit, window.seconds * 1_000_000]
-        keys = [w.key for w in group] + ([probe] if probe else [])
-        refused, value, exists = SLIDING_WINDOWS(keys=keys, args=args, client=client)
-        if probe:
-            probe_exists = bool(exists)
+        refused, value = SLIDING_WINDOWS(keys=[w.key for w in group], args=args, client=client)
         if refused:
             hit = Hit(False, max(1, math.ceil(int(value) / 1_000_000)))
-            return WindowsHit(offset + int(refused) - 1, hit, probe_exists)
-    return WindowsHit(-1, Hit(True), probe_exists)
+            return WindowsHit(offset + int(refused) - 1, hit)
+    return WindowsHit(-1, Hit(True))
 
 
 def sliding_window_hit(
@@ -201,21 +190,11 @@ def _key(group: str, scope: str, value: str) -> str:
 @dataclass(frozen=True)
 class Verdict:
     limited: Limited | None
-    probe_exists: bool | None = None  # see sliding_windows_hit
 
 
-def probe_shares_the_limits_redis() -> bool:
-    """Whether the limits live in the shop's own Redis (the default), so that a key of the
-    shop's can be probed in the limits' round trip."""
-    cache = getattr(settings, "RATELIMIT_USE_CACHE", "default")
-    return settings.CACHES[cache].get("LOCATION") == settings.REDIS_URL
-
-
-def check(
-    request, rule: Rule, *, user_id: int | None, ip: str, probe_key: str | None = None
-) -> Verdict:
+def check(request, rule: Rule, *, user_id: int | None, ip: str) -> Verdict:
     """Count this request against the rule's windows (one Redis call): the first limit
-    exceeded, if any, and whether ``probe_key`` exists (when it could be asked)."""
+    exceeded, if any."""
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return Verdict(None)
     scopes, windows = [], []
@@ -227,13 +206,11 @@ def check(
         windows.append(Window(_key(rule.group, "ip", ip), *rule.ip_rate))
     if not windows:
         return Verdict(None)
-    if probe_key is not None and not probe_shares_the_limits_redis():
-        probe_key = None
     try:
-        result = sliding_windows_hit(windows, probe_key=probe_key)
+        result = sliding_windows_hit(windows)
     except Exception as exc:  # Redis is down: limit per process instead
         logger.warning("rate limit store unavailable: %s", exc.__class__.__name__)
         result = _local_hits(windows)
     if result.hit.allowed:
-        return Verdict(None, result.probe_exists)
-    return Verdict(Limited(scopes[result.index], result.hit.retry_after), result.probe_exists)
+        return Verdict(None)
+    return Verdict(Limited(scopes[result.index], result.hit.retry_after))
