@@ -112,8 +112,17 @@ class ProtectionMiddleware:
         response = self._protected(request)
         refused = getattr(request, logins.REFUSED, None)
         if refused is not None:  # a password check was refused before hashing (logins.py)
-            return logins.login_refused_response(request, refused)
+            return self._headed(request, logins.login_refused_response(request, refused))
         return response
+
+    def _headed(self, request, response):
+        """An answer given here, with the headers the inner middleware would have added."""
+        for add_headers in self.response_headers:
+            response = add_headers(request, response)
+        return response
+
+    def _answer(self, request, error: ApplicationError):
+        return self._headed(request, error_response(error))
 
     def _protected(self, request):
         rule = ratelimits.rule_for(request)
@@ -126,46 +135,48 @@ class ProtectionMiddleware:
         if not sold_out:
             limited = ratelimits.check(request, rule, user_id=user_id, ip=ip).limited
         if limited:
-            return error_response(
+            return self._answer(
+                request,
                 RateLimited(
                     f"Too many requests ({limited.scope} limit on {rule.group}); "
                     f"retry in {limited.retry_after} s.",
                     headers={"Retry-After": str(limited.retry_after)},
                     extra={"retry_after": limited.retry_after},
-                )
+                ),
             )
         if rule.group in _BLOCKABLE and request.method == "POST":
             try:
                 blocked = is_blocked(user_id=user_id, ip=ip)
             except ApplicationError as error:
-                return error_response(error)
+                return self._answer(request, error)
             if blocked:
-                return error_response(
-                    Blocked("You are blocked from our sales. Contact support if this is a mistake.")
+                return self._answer(
+                    request,
+                    Blocked(
+                        "You are blocked from our sales. Contact support if this is a mistake."
+                    ),
                 )
         if rule.group != "purchase":
             return self.get_response(request)
         refusal = sold_out_answer(request) if sold_out else None
         if refusal is not None:
-            response = error_response(refusal)
-            for add_headers in self.response_headers:
-                response = add_headers(request, response)
-            return response
+            return self._answer(request, refusal)
         return self._purchase(request)
 
     def _purchase(self, request):
         if not self.purchase_slots.acquire(blocking=False):
-            return error_response(
-                Overloaded("Too many purchases at this moment; try again.", retry_after=1)
+            return self._answer(
+                request, Overloaded("Too many purchases at this moment; try again.", retry_after=1)
             )
         try:
             if fast_path_state() is FastPathState.RESYNCING:
-                return error_response(
+                return self._answer(
+                    request,
                     ServiceUnavailable(
                         "Inventory is being resynchronised; try again.",
                         code="inventory_resyncing",
                         retry_after=1,
-                    )
+                    ),
                 )
             return self.get_response(request)
         finally:

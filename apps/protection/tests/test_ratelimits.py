@@ -130,3 +130,19 @@ def test_a_requests_windows_take_one_call_and_a_refusal_counts_in_none(monkeypat
     assert ratelimits._local_hits([user, address], now=1.0).index == -1
     assert ratelimits._local_hits([user, address], now=2.0).index == 1
     assert len(ratelimits._local_logs[user.key]) == 1
+
+
+def test_answers_given_by_the_protection_layer_carry_the_security_headers(
+    client, make_sale, shopper, settings
+):
+    """A 429 is answered before Django's own middleware runs; it still carries what every
+    answer does (nosniff, X-Frame-Options, Referrer-Policy, and the CSP of the outer layer)."""
+    _limits(settings, challenge={"user": "1/h", "ip": "1000/h"})
+    sale = make_sale()
+    url = f"/api/v1/flash_sales/{sale.id}/challenge"
+    allowed = client.get(url, **bearer(shopper))
+    limited = client.get(url, **bearer(shopper))
+    assert (allowed.status_code, limited.status_code) == (200, 429)
+    for header in ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
+        assert limited.get(header) == allowed.get(header) is not None, header
+    assert limited["Content-Security-Policy"]
