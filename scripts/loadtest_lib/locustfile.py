@@ -68,6 +68,16 @@ def _card():
     return random.choices(cards, weights)[0]
 
 
+# A browser's headers on every request a shopper makes; bots send Locust's own User-Agent,
+# no Accept-Language and no Fetch Metadata, and skip the page: the join screen scores them.
+BROWSER_HEADERS = {
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36",
+    "Accept-Language": "en-GB,en;q=0.9",
+    "Sec-Fetch-Site": "same-origin",
+}
+
+
 class Journey(FastHttpUser):
     """The purchase journey shared by shoppers and bots (FastHttpUser: one Locust process on
     this 2-core machine keeps up with the herd, where requests-based users measured their
@@ -93,6 +103,8 @@ class Journey(FastHttpUser):
         self.auth = {"Authorization": f"Bearer {self.credential['token']}"}
 
     def call(self, method, path, name, **kwargs):
+        if self.kind == "shopper":  # what a browser sends (a bot keeps Locust's own agent)
+            kwargs["headers"] = {**BROWSER_HEADERS, **kwargs.get("headers", {})}
         with self.client.request(method, path, name=name, catch_response=True, **kwargs) as r:
             _count(name, r.status_code)
             if r.status_code < 500 and r.status_code != 0:
@@ -160,6 +172,9 @@ class Journey(FastHttpUser):
         time.sleep(max(0.0, START - time.time()) + random.uniform(0, 1))
         if self.load_page:
             self.call("GET", f"/sales/{SALE}/", "page")
+            # The page's script (static/js/account.js) asks /me on load: the shared page sets
+            # no cookie, /me sets the page-load and device cookies the bot screen reads.
+            self.call("GET", "/me", "me")
         r = self.call(
             "POST", f"/api/v1/flash_sales/{SALE}/waiting_room", "join", json={}, headers=self.auth
         )
