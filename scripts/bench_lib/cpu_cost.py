@@ -47,7 +47,6 @@ def install_counters() -> dict:
     Redis round trips and Lua calls, SQL statements and commits, JWT signature checks."""
     from collections import Counter
 
-    import jwt.api_jws
     import redis.connection
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.backends.utils import CursorWrapper
@@ -73,45 +72,12 @@ def install_counters() -> dict:
     )
     wrap(CursorWrapper, "execute", "sql_statements")
     wrap(BaseDatabaseWrapper, "commit", "sql_commits")
-    wrap(jwt.api_jws.PyJWS, "_verify_signature", "jwt_verifications")
-    wrap(jwt.api_jws.PyJWS, "_load", "jwt_parses")
     return counts
 
 
 def install_experiment(name: str) -> None:
     """What-if measurements for the report (never in the app):
-    jwt-cache        a per-process cache of parsed and verified tokens (by token string)
     blocklist-memory the block list answered from process memory (no Redis round trip)"""
-    if "jwt-cache" in name:
-        import jwt.api_jws
-        import jwt.api_jwt
-
-        loads: dict = {}
-        original_load = jwt.api_jws.PyJWS._load
-
-        def cached_load(self, token):
-            key = token if isinstance(token, str | bytes) else None
-            if key is None:
-                return original_load(self, token)
-            hit = loads.get(key)
-            if hit is None:
-                hit = loads[key] = original_load(self, token)
-            return hit
-
-        jwt.api_jws.PyJWS._load = cached_load
-        decodes: dict = {}
-        original_decode = jwt.api_jwt.PyJWT.decode_complete
-
-        def cached_decode(self, token, key="", algorithms=None, options=None, **kwargs):
-            cache_key = (token, repr(algorithms), repr(options), repr(sorted(kwargs.items())))
-            hit = decodes.get(cache_key)
-            if hit is None:
-                hit = decodes[cache_key] = original_decode(
-                    self, token, key, algorithms, options, **kwargs
-                )
-            return hit
-
-        jwt.api_jwt.PyJWT.decode_complete = cached_decode
     if "blocklist-memory" in name:
         from apps.protection import blocklist
 
@@ -126,7 +92,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--profile", default="", help="scenario to break down with cProfile")
     parser.add_argument("--redis-port", type=int, default=16392)
-    parser.add_argument("--experiment", default="", help="jwt-cache, blocklist-memory (what-if)")
+    parser.add_argument("--experiment", default="", help="blocklist-memory (what-if)")
     parser.add_argument("--only", default="", help="comma-separated scenarios")
     parser.add_argument(
         "--database-url", default="postgres://postgres@127.0.0.1:5432/flashsale_bench"
