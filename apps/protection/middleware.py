@@ -51,14 +51,17 @@ def token_user_id(request) -> int | None:
 _PURCHASE_PATH = re.compile(r"^/api/v1/flash_sales/(?P<sale_id>[^/]+)/purchase/?$")
 
 
-def refused_sold_out(request, rule, user_id: int | None) -> bool:
-    """A purchase this process will refuse as sold out by itself (the shopper took no hold
-    in a sale it knows sold out: apps/orders/services/sold_out.py). Such a refusal costs
-    less than the rate limits' round trip, so it skips them: no Redis at all."""
+def refused_sold_out(request, rule, user_id: int | None) -> str | None:
+    """The sale of a purchase this process will refuse as sold out by itself (the shopper
+    took no hold in a sale it knows sold out: apps/orders/services/sold_out.py), else None.
+    Such a refusal costs less than the rate limits' round trip, so it skips them: no Redis
+    at all."""
     if rule.group != "purchase" or request.method != "POST" or user_id is None:
-        return False
+        return None
     match = _PURCHASE_PATH.match(request.path_info)
-    return match is not None and sold_out_refuses(match["sale_id"], user_id)
+    if match is None or not sold_out_refuses(match["sale_id"], user_id):
+        return None
+    return match["sale_id"]
 
 
 @lru_cache(maxsize=1)
@@ -68,7 +71,7 @@ def _purchase_route() -> tuple[str, str]:
     return match.route, match.url_name
 
 
-def sold_out_answer(request) -> SoldOut | None:
+def sold_out_answer(request, sale_id: str) -> SoldOut | None:
     """The view's own refusal, given here when the view could answer nothing else: a purchase
     of a sale this process knows sold out, by a shopper who took no hold in it
     (``refused_sold_out``), with an admission token for that sale, no X-Shopper-Token to
@@ -83,7 +86,7 @@ def sold_out_answer(request) -> SoldOut | None:
         admission = admission_from_claims(claims) if claims else None
     except TokenInvalid:
         return None
-    if admission is None or admission.sale_id != _PURCHASE_PATH.match(path)["sale_id"]:
+    if admission is None or admission.sale_id != sale_id:
         return None
     try:
         idempotency_key_header(request, required=True)
@@ -131,8 +134,8 @@ class ProtectionMiddleware:
         ip = client_ip(request)
         user_id = token_user_id(request)
         limited = None
-        sold_out = refused_sold_out(request, rule, user_id)
-        if not sold_out:
+        sold_out_sale = refused_sold_out(request, rule, user_id)
+        if sold_out_sale is None:
             limited = ratelimits.check(request, rule, user_id=user_id, ip=ip).limited
         if limited:
             return self._answer(
@@ -158,7 +161,7 @@ class ProtectionMiddleware:
                 )
         if rule.group != "purchase":
             return self.get_response(request)
-        refusal = sold_out_answer(request) if sold_out else None
+        refusal = sold_out_answer(request, sold_out_sale) if sold_out_sale else None
         if refusal is not None:
             return self._answer(request, refusal)
         return self._purchase(request)
