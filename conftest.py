@@ -50,6 +50,24 @@ def redis_client():
 
 
 @pytest.fixture
+def redis_round_trips(monkeypatch):
+    """Every command this process sends Redis from now on (one entry per round trip: a
+    pipeline or a script call is one), for tests that count them; ``clear()`` it before the
+    part that is counted."""
+    import redis.connection
+
+    sent = []
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(self, *args, **kwargs):
+        sent.append(args)
+        return send(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    return sent
+
+
+@pytest.fixture
 def make_shopper(django_user_model):
     from apps.accounts.tests.factories import ShopperFactory
 

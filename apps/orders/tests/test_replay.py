@@ -74,13 +74,11 @@ def test_a_replay_after_a_decline_shows_the_order_as_it_is_now(client, make_sale
 
 
 def test_a_sold_out_refusal_asks_nobody_and_a_holders_replay_still_gets_its_order(
-    client, make_sale, make_shopper, settings, monkeypatch
+    client, make_sale, make_shopper, settings, redis_round_trips
 ):
     """With the rate limits on (production), a shopper who took no hold in a sale this
     process knows sold out is refused by the process alone: no Redis round trip (not even
     the rate limits'), no PostgreSQL. The holder's replay still gets the order."""
-    import redis.connection
-
     settings.SOLD_OUT_MEMORY_SECONDS = 60
     settings.BLOCKLIST_MEMORY_SECONDS = 60
     settings.RATELIMIT_ENABLE = True
@@ -93,17 +91,10 @@ def test_a_sold_out_refusal_asks_nobody_and_a_holders_replay_still_gets_its_orde
     for key in ("B1", "B2"):  # the sale is now known sold out, the block list copy warm
         assert purchase(client, sale, bobs, key).status_code == 410
 
-    round_trips = []
-    send = redis.connection.AbstractConnection.send_packed_command
-
-    def counted(self, *args, **kwargs):
-        round_trips.append(args)
-        return send(self, *args, **kwargs)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    redis_round_trips.clear()
     with CaptureQueriesContext(connection) as queries:
         refused = purchase(client, sale, bobs, "B3")
     assert refused.status_code == 410 and refused.json()["error"] == "sold_out"
-    assert round_trips == [] and len(queries) == 0
+    assert redis_round_trips == [] and len(queries) == 0
     replay = purchase(client, sale, alices, "K")
     assert replay.status_code == 200 and replay.json() == first.json()

@@ -314,14 +314,12 @@ def test_admin_block_and_clear_actions(admin_client, make_shopper, redis_client)
 
 
 def test_a_suspects_flag_marker_rides_the_scoring_round_trip(
-    make_sale, make_shopper, monkeypatch, settings
+    make_sale, make_shopper, monkeypatch, settings, redis_round_trips
 ):
     """The whole screen is one Redis round trip, a suspect's (a script: no page load, no
     browser headers) flag included: queued in Redis once a minute per shopper and sale, not
     once a join, and recorded in PostgreSQL by the periodic task, with no broker call on the
     join."""
-    import redis.connection
-
     from apps.protection.tasks import record_flag, record_flags
 
     settings.BLOCKLIST_MEMORY_SECONDS = 60  # as in production: the block list from memory
@@ -331,19 +329,12 @@ def test_a_suspects_flag_marker_rides_the_scoring_round_trip(
     warm = make_shopper()
     for _ in range(2):  # the block list restored, then its copy in memory
         join_screen(request=RequestFactory().post("/"), sale=sale, user_id=warm.id, body={})
-    round_trips = []
-    send = redis.connection.AbstractConnection.send_packed_command
-
-    def counted(self, *args, **kwargs):
-        round_trips.append(args)
-        return send(self, *args, **kwargs)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
     suspect = make_shopper()
     request = RequestFactory().post("/", HTTP_USER_AGENT="curl/8.0")
+    redis_round_trips.clear()
     verdict = join_screen(request=request, sale=sale, user_id=suspect.id, body={})
     assert verdict.back_of_queue
-    assert len(round_trips) == 1
+    assert len(redis_round_trips) == 1
     join_screen(request=request, sale=sale, user_id=suspect.id, body={})
     monkeypatch.undo()
     assert published == []
@@ -357,11 +348,11 @@ def test_a_suspects_flag_marker_rides_the_scoring_round_trip(
     assert FlaggedShopper.objects.get(user=suspect).times_flagged == 1
 
 
-def test_a_join_is_screened_and_placed_in_one_round_trip(client, make_sale, make_shopper, settings):
+def test_a_join_is_screened_and_placed_in_one_round_trip(
+    client, make_sale, make_shopper, settings, redis_round_trips
+):
     """The screen's Redis part (account signals, the challenge's one use, the verdict) runs in
     the join's own script: one round trip for a join; a refusal there leaves no place."""
-    import redis.connection
-
     settings.RATELIMIT_ENABLE = False  # the limits' own round trip is the middleware's
     settings.BLOCKLIST_MEMORY_SECONDS = 60  # both as in production: from process memory
     settings.SALE_SNAPSHOT_SECONDS = 60
@@ -370,32 +361,22 @@ def test_a_join_is_screened_and_placed_in_one_round_trip(client, make_sale, make
     shopper, other = make_shopper(), make_shopper()
     issued = challenge(client, sale)
     answer = {"challenge": issued["challenge"], "nonce": pow_solve(issued["challenge"], 6)}
-    round_trips = []
-    send = redis.connection.AbstractConnection.send_packed_command
-
-    def counted(self, *args, **kwargs):
-        round_trips.append(args)
-        return send(self, *args, **kwargs)
-
-    redis.connection.AbstractConnection.send_packed_command = counted
-    try:
-        joined = client.post(
-            f"/api/v1/flash_sales/{sale.id}/waiting_room",
-            answer,
-            content_type="application/json",
-            **bearer(shopper),
-            **BROWSER,
-        )
-        trips = len(round_trips)
-        replayed = client.post(
-            f"/api/v1/flash_sales/{sale.id}/waiting_room",
-            answer,
-            content_type="application/json",
-            **bearer(other),
-            **BROWSER,
-        )
-    finally:
-        redis.connection.AbstractConnection.send_packed_command = send
+    redis_round_trips.clear()
+    joined = client.post(
+        f"/api/v1/flash_sales/{sale.id}/waiting_room",
+        answer,
+        content_type="application/json",
+        **bearer(shopper),
+        **BROWSER,
+    )
+    trips = len(redis_round_trips)
+    replayed = client.post(
+        f"/api/v1/flash_sales/{sale.id}/waiting_room",
+        answer,
+        content_type="application/json",
+        **bearer(other),
+        **BROWSER,
+    )
     assert joined.status_code == 200, joined.content
     assert joined.json()["status"] == "waiting" and trips == 1
     assert replayed.status_code == 403 and replayed.json()["error"] == "pow_replayed"
