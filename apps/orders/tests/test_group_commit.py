@@ -5,6 +5,7 @@ answered 201 that was not committed."""
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from apps.core.errors import ApplicationError
+from apps.core.testing.waiting import wait_for
 from apps.inventory.audit import sale_audit
 from apps.inventory.keys import sale_keys
 from apps.inventory.models import SaleBuyer
@@ -36,12 +38,34 @@ def _dsn() -> str:
     )
 
 
-def _wait_for(condition, what: str, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+def _holds_taken(redis_client, sale, count: int, what: str) -> None:
+    """Wait until ``count`` holds of the sale are taken in Redis (waiting on PostgreSQL)."""
+    pending = sale_keys(sale.id).pending
+    wait_for(lambda: redis_client.hlen(pending) == count, timeout=30, interval=0.02, what=what)
+
+
+@contextmanager
+def _units_locked(sale):
+    """Another transaction holds every unit row of the sale (its leader's statement blocks on
+    them) until the caller rolls it back or the block ends."""
+    locker = psycopg.connect(_dsn())
+    try:
+        locker.execute("SELECT 1 FROM inventory_unit WHERE sale_id = %s FOR UPDATE", [sale.id])
+        yield locker
+    finally:
+        locker.close()
+
+
+def _reserve(snapshot, shopper):
+    """One purchase on a thread of its own: its Reservation, or the ApplicationError."""
+    try:
+        return order_reserve(
+            sale=snapshot, user_id=shopper.id, quantity=1, idempotency_key=uuid.uuid4().hex
+        )
+    except ApplicationError as error:
+        return error
+    finally:
+        connection.close()
 
 
 def _purchases_queued_behind_locked_units(sale, shoppers, redis_client):
@@ -49,31 +73,20 @@ def _purchases_queued_behind_locked_units(sale, shoppers, redis_client):
     first group's leader blocks on them, the others queue behind it; then let go. Returns
     each shopper's status code."""
     snapshot = sale_snapshot(str(sale.id))
-    keys = sale_keys(sale.id)
-    locker = psycopg.connect(_dsn())
-    locker.execute("SELECT 1 FROM inventory_unit WHERE sale_id = %s FOR UPDATE", [sale.id])
 
     def attempt(shopper):
-        try:
-            reservation = order_reserve(
-                sale=snapshot, user_id=shopper.id, quantity=1, idempotency_key=uuid.uuid4().hex
-            )
-            return 201 if reservation.created else 200
-        except ApplicationError as error:
-            return error.status
-        finally:
-            connection.close()
+        outcome = _reserve(snapshot, shopper)
+        if isinstance(outcome, ApplicationError):
+            return outcome.status
+        return 201 if outcome.created else 200
 
-    try:
-        with ThreadPoolExecutor(max_workers=len(shoppers)) as pool:
-            futures = [pool.submit(attempt, shopper) for shopper in shoppers]
-            # Every hold is taken in Redis (the purchases wait on PostgreSQL), then release.
-            _wait_for(lambda: redis_client.hlen(keys.pending) == len(shoppers), "every hold")
-            time.sleep(0.2)
-            locker.rollback()
-            return [future.result(timeout=60) for future in futures]
-    finally:
-        locker.close()
+    with _units_locked(sale) as locker, ThreadPoolExecutor(max_workers=len(shoppers)) as pool:
+        futures = [pool.submit(attempt, shopper) for shopper in shoppers]
+        # Every hold is taken in Redis (the purchases wait on PostgreSQL), then release.
+        _holds_taken(redis_client, sale, len(shoppers), "every hold")
+        time.sleep(0.2)
+        locker.rollback()
+        return [future.result(timeout=60) for future in futures]
 
 
 def _transactions(sale) -> int:
@@ -190,34 +203,25 @@ def test_a_purchase_waits_for_its_groups_turn_no_longer_than_for_a_connection(
     first, second = make_shopper(), make_shopper()
     snapshot = sale_snapshot(str(sale.id))
     keys = sale_keys(sale.id)
-    locker = psycopg.connect(_dsn())
-    locker.execute("SELECT 1 FROM inventory_unit WHERE sale_id = %s FOR UPDATE", [sale.id])
 
     def attempt(shopper):
-        try:
-            return order_reserve(
-                sale=snapshot, user_id=shopper.id, quantity=1, idempotency_key=uuid.uuid4().hex
-            ).created
-        except ApplicationError as error:
-            return error.code, error.status
-        finally:
-            connection.close()
+        outcome = _reserve(snapshot, shopper)
+        if isinstance(outcome, ApplicationError):
+            return outcome.code, outcome.status
+        return outcome.created
 
-    try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            stuck = pool.submit(attempt, first)
-            _wait_for(lambda: redis_client.hlen(keys.pending) == 1, "the first hold")
-            started = time.monotonic()
-            assert pool.submit(attempt, second).result(timeout=30) == (
-                "database_unavailable",
-                503,
-            )
-            assert time.monotonic() - started < 5
-            assert redis_client.hlen(keys.pending) == 1  # the second hold went back
-            assert redis_client.scard(keys.free) == 3
-            locker.rollback()
-            assert stuck.result(timeout=30) is True
-    finally:
-        locker.close()
+    with _units_locked(sale) as locker, ThreadPoolExecutor(max_workers=2) as pool:
+        stuck = pool.submit(attempt, first)
+        _holds_taken(redis_client, sale, 1, "the first hold")
+        started = time.monotonic()
+        assert pool.submit(attempt, second).result(timeout=30) == (
+            "database_unavailable",
+            503,
+        )
+        assert time.monotonic() - started < 5
+        assert redis_client.hlen(keys.pending) == 1  # the second hold went back
+        assert redis_client.scard(keys.free) == 3
+        locker.rollback()
+        assert stuck.result(timeout=30) is True
     assert list(Order.objects.filter(sale=sale).values_list("user_id", flat=True)) == [first.id]
     assert sale_audit(sale_id=sale.id).clean
